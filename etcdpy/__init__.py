@@ -1,0 +1,1 @@
+"""etcdpy: an etcd-compatible, Raft-based key/value store server in Python."""
