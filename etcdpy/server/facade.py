@@ -50,7 +50,9 @@ class EtcdServerAPI(Protocol):
     """What a member offers its clients. All coroutines run on the member's event loop."""
 
     # --- KV ---
-    async def range(self, req: pb.RangeRequest, auth: AuthInfo | None = None) -> pb.RangeResponse: ...
+    async def range(
+        self, req: pb.RangeRequest, auth: AuthInfo | None = None
+    ) -> pb.RangeResponse: ...
     async def put(self, req: pb.PutRequest, auth: AuthInfo | None = None) -> pb.PutResponse: ...
     async def delete_range(
         self, req: pb.DeleteRangeRequest, auth: AuthInfo | None = None

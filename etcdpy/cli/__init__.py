@@ -1,0 +1,1 @@
+"""The ``etcdpy`` command: etcd's command line (flags, env, --help, --version)."""

@@ -1,0 +1,1 @@
+"""etcdpy.observability package."""
