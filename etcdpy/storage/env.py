@@ -1,0 +1,242 @@
+"""Opening LMDB environments: map-size growth, the format version, one writer thread.
+
+Rules (ARCHITECTURE 3.4, 3.11):
+1. One thread owns an environment's write transactions (LMDB allows one writer and a write
+   transaction must stay on the thread that began it); ``WriterThread`` is that thread.
+2. Read transactions are short and may run on any thread; ``LmdbEnv.read()`` registers them
+   so the map can be grown safely (LMDB's ``mdb_env_set_mapsize`` requires that no
+   transaction of this process is open).
+3. A write that does not fit (``MapFullError``) is aborted, the map doubled, and the write
+   function run again: write functions must not change anything outside the transaction.
+4. Every environment carries a format name and version in its ``__meta__`` sub-database;
+   opening one written by another format or version fails instead of misreading it.
+5. ``sync=False`` only for ``--unsafe-no-fsync``; the KV environment may use
+   ``metasync=False`` because the WAL replays what a crash undoes. Never ``sync=False``
+   otherwise: a power loss can then corrupt LMDB.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lmdb
+
+from etcdpy.storage.layout import FormatVersionError
+
+T = TypeVar("T")
+
+META_DB = b"__meta__"
+FORMAT_KEY = b"format"
+
+DEFAULT_MAP_SIZE = 1 << 30
+"""Initial map size. It only reserves address space; the file grows with the data."""
+
+MAX_MAP_SIZE = 1 << 40
+
+
+class _ResizeGuard:
+    """A readers/writer gate: many short readers, or one map resize."""
+
+    __slots__ = ("_cond", "_readers", "_resizing")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._resizing = False
+
+    def enter(self) -> None:
+        with self._cond:
+            while self._resizing:
+                self._cond.wait()
+            self._readers += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if self._readers == 0:
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            while self._resizing:
+                self._cond.wait()
+            self._resizing = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._resizing = False
+                self._cond.notify_all()
+
+
+class LmdbEnv:
+    """An LMDB environment with growth on MapFullError and a checked format version."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format_name: str,
+        format_version: int,
+        max_dbs: int = 8,
+        map_size: int = DEFAULT_MAP_SIZE,
+        sync: bool = True,
+        metasync: bool = True,
+        readonly: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if not readonly:
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.env: Any = lmdb.open(
+            str(self.path),
+            map_size=map_size,
+            max_dbs=max_dbs + 1,
+            sync=sync,
+            metasync=metasync,
+            readonly=readonly,
+            readahead=False,
+            subdir=True,
+            lock=True,
+        )
+        self._guard = _ResizeGuard()
+        self._meta = self.open_db(META_DB)
+        self._check_format(format_name, format_version, readonly)
+
+    def open_db(self, name: bytes, **flags: Any) -> Any:
+        """Open (creating if needed) a named sub-database; call before any concurrent use.
+
+        ``flags`` go to ``lmdb.Environment.open_db`` (``dupsort=True``, ...).
+        """
+        return self.env.open_db(name, create=not self.env.flags()["readonly"], **flags)
+
+    def _check_format(self, name: str, version: int, readonly: bool) -> None:
+        want = f"{name}:{version}".encode()
+        with self.env.begin(db=self._meta) as txn:
+            got = txn.get(FORMAT_KEY, db=self._meta)
+        if got is None:
+            if readonly:
+                raise FormatVersionError(f"{self.path}: no format record")
+            self.write(lambda txn: txn.put(FORMAT_KEY, want, db=self._meta))
+        elif bytes(got) != want:
+            raise FormatVersionError(
+                f"{self.path}: on-disk format {bytes(got).decode(errors='replace')!r}, "
+                f"this build reads {want.decode()!r}"
+            )
+
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A read-only transaction; keep it short (it blocks map growth while open)."""
+        self._guard.enter()
+        try:
+            try:
+                txn = self.env.begin(buffers=False)
+            except lmdb.MapResizedError:
+                # Another process grew the map: adopt its size, then retry once.
+                self._guard.leave()
+                with self._guard.exclusive():
+                    self.env.set_mapsize(0)
+                self._guard.enter()
+                txn = self.env.begin(buffers=False)
+            try:
+                yield txn
+            finally:
+                txn.abort()
+        finally:
+            self._guard.leave()
+
+    def write(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(txn)`` in one write transaction and commit it (durably if ``sync``).
+
+        On ``MapFullError`` the transaction is aborted, the map doubled and ``fn`` run
+        again, so ``fn`` must only touch the transaction.
+        """
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    return fn(txn)
+            except lmdb.MapFullError:
+                self.grow()
+            except lmdb.MapResizedError:
+                with self._guard.exclusive():  # another process grew it: adopt its size
+                    self.env.set_mapsize(0)
+
+    def grow(self) -> None:
+        size = self.env.info()["map_size"]
+        if size >= MAX_MAP_SIZE:
+            raise lmdb.MapFullError(f"{self.path}: map size limit {MAX_MAP_SIZE} reached")
+        with self._guard.exclusive():
+            self.env.set_mapsize(min(size * 2, MAX_MAP_SIZE))
+
+    def map_size(self) -> int:
+        return int(self.env.info()["map_size"])
+
+    def sync(self) -> None:
+        """Force a flush (for environments opened with ``sync=False``)."""
+        self.env.sync(True)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class DirLockedError(Exception):
+    """Another process (or another open store in this one) holds the directory."""
+
+
+class DirLock:
+    """An exclusive ``flock`` on ``<dir>/LOCK``, held while a store is open.
+
+    LMDB itself lets several processes write one environment; two members sharing a data
+    dir would interleave two raft logs. etcd locks its WAL files for the same reason.
+    Released by ``release()`` or by the death of the process.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        path = Path(directory) / "LOCK"
+        self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(self._fd)
+            self._fd = None
+            raise DirLockedError(f"{directory} is in use by another store") from exc
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class WriterThread:
+    """The one thread that owns an environment's writes (ARCHITECTURE 3.4).
+
+    ``submit`` returns a ``concurrent.futures.Future``; asyncio callers await
+    ``asyncio.wrap_future(w.submit(fn, ...))``. Jobs run one at a time, in order.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._ident: int | None = None
+        self.submit(self._remember).result()
+
+    def _remember(self) -> None:
+        self._ident = threading.get_ident()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
+        return self._pool.submit(fn, *args)
+
+    def on_thread(self) -> bool:
+        """True when called from the writer thread (for ownership assertions)."""
+        return threading.get_ident() == self._ident
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
