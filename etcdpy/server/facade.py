@@ -75,6 +75,9 @@ class EtcdServerAPI(Protocol):
     async def lease_leases(self, req: pb.LeaseLeasesRequest) -> pb.LeaseLeasesResponse: ...
 
     # --- Cluster ---
+    # Optional (found with getattr by api/v3/cluster.py, implemented by EtcdServer):
+    # member_add / member_remove / member_update / member_promote(req) -> etcd's responses,
+    # and has_leader() -> bool (the "hasleader" metadata check).
     async def member_list(self, req: pb.MemberListRequest) -> pb.MemberListResponse: ...
 
     # --- Maintenance ---

@@ -1,0 +1,578 @@
+"""Single-member speed, side by side: the bare floor, etcdpy and real etcd 3.4, one command.
+
+    python benchmarks/compare.py [--quick] [--big] [--rounds N] [--servers floor,etcdpy,etcd]
+
+Each server runs on a free 127.0.0.1 port with a fresh data directory and default flags
+(etcdpy: default durability, no unsafe flags). Every workload runs on every server in turn,
+interleaved (the order rotates per workload and round) and, by default, with the servers not
+under test stopped (SIGSTOP) so that only one competes with the load for the two cores. The
+load generator is ``../shared/perf``'s ``etcd-load`` (etcd's Go client) when built, else
+``benchmarks/load.py``. Server CPU per op is ``/proc/PID/stat`` utime+stime across the run;
+RSS is ``VmRSS``; syncs per put come from ``strace -f -c`` on a separate short put run (strace
+slows the server, so those runs are not timed). If etcdpy accepts ``--listen-client-http-urls``
+(HTTP on its own port, grpc owning the client port), put with 64 clients also runs against
+that configuration (``etcdpy-grpc``) to show what the one-port multiplexer costs.
+
+Writes ``benchmarks/results/compare-<UTC date-time>.json`` and the Markdown tables into
+``benchmarks/results/README.md`` (between generated markers; the rest of that file is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+ETCD_BIN = "/usr/bin/etcd"
+ETCD_LOAD = os.environ.get("ETCD_LOAD_BIN", "/tmp/etcd-load/etcd-load")
+READY = "ready to serve client requests"
+TICK = os.sysconf("SC_CLK_TCK")
+BEGIN, END = "<!-- compare.py:begin -->", "<!-- compare.py:end -->"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """One server process under test; ``start`` returns seconds from spawn to ready."""
+
+    name: str
+    kind: str  # floor | etcdpy | etcd
+    extra: list[str] = field(default_factory=list)
+    port: int = 0
+    peer_port: int = 0
+    data_dir: str = ""
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: str = ""
+    paused: bool = False
+
+    def argv(self) -> list[str]:
+        url = f"http://127.0.0.1:{self.port}"
+        if self.kind == "floor":
+            return [sys.executable, os.path.join(HERE, "floor_server.py"),
+                    "--listen", f"127.0.0.1:{self.port}"]
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        flags = ["--name", "bench", "--data-dir", os.path.join(self.data_dir, "data"),
+                 "--listen-client-urls", url, "--advertise-client-urls", url,
+                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                 "--initial-cluster", f"bench={peer}", *self.extra]
+        if self.kind == "etcd":
+            return [ETCD_BIN, *flags]
+        return [sys.executable, "-m", "etcdpy", *flags]
+
+    def start(self, timeout: float = 60.0) -> float:
+        if not self.port:
+            self.port, self.peer_port = free_port(), free_port()
+            self.data_dir = tempfile.mkdtemp(prefix=f"bench-{self.name}-")
+            self.log_path = os.path.join(self.data_dir, "server.log")
+        env = dict(os.environ, PYTHONPATH=REPO)
+        with open(self.log_path, "ab") as log:
+            start_at = log.tell()
+            t0 = time.perf_counter()
+            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=REPO, env=env, start_new_session=True)
+        deadline = t0 + timeout
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: "
+                                   f"{self.log_tail()}")
+            with open(self.log_path, "rb") as f:
+                f.seek(start_at)
+                if READY.encode() in f.read():
+                    with contextlib.suppress(OSError), socket.create_connection(
+                            ("127.0.0.1", self.port), timeout=1):
+                        return time.perf_counter() - t0
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.name} not ready in {timeout}s: {self.log_tail()}")
+
+    def log_tail(self, n: int = 600) -> str:
+        with contextlib.suppress(OSError), open(self.log_path, "rb") as f:
+            return f.read()[-n:].decode(errors="replace")
+        return ""
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # stat fields 14 and 15
+
+    def rss_mib(self) -> float:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        return 0.0
+
+    def pause(self) -> None:
+        if self.proc and self.proc.poll() is None and not self.paused:
+            os.kill(self.pid, signal.SIGSTOP)
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.proc and self.paused:
+            os.kill(self.pid, signal.SIGCONT)
+            self.paused = False
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.resume()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self.data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@dataclass
+class Workload:
+    key: str
+    label: str
+    clients: int
+    conns: int
+    sub: list[str]
+    servers: tuple[str, ...] = ()  # empty: every server
+
+
+def workloads(quick: bool) -> list[Workload]:
+    n = (lambda q, full: str(q if quick else full))  # noqa: E731
+    return [
+        Workload("put-1", "put, 1 client", 1, 1, ["put", "--total", n(500, 2000)]),
+        Workload("put-16", "put, 16 clients", 16, 4, ["put", "--total", n(2000, 10000)]),
+        Workload("put-64", "put, 64 clients", 64, 16, ["put", "--total", n(3000, 20000)]),
+        Workload("put-256", "put, 256 clients", 256, 16, ["put", "--total", n(3000, 20000)]),
+        Workload("txn-put-64", "txn-put, 64 clients", 64, 8, ["txn-put", "--total",
+                                                               n(2000, 10000)]),
+        Workload("range-s-64", "range 1 key serializable, 64 clients", 64, 8,
+                 ["range", "--key", "00000000", "--consistency", "s", "--total",
+                  n(3000, 20000)]),
+        Workload("range-l-64", "range 1 key linearizable, 64 clients", 64, 8,
+                 ["range", "--key", "00000000", "--consistency", "l", "--total",
+                  n(3000, 20000)]),
+        Workload("range-1000-16", "range 1,000 keys (prefix), 16 clients", 16, 4,
+                 ["range", "--key", "00000", "--prefix", "--consistency", "l", "--total",
+                  n(150, 1000)]),
+        Workload("watch-fanout", "watch fan-out 1,000 watchers / 10 streams (events/s)", 16, 10,
+                 ["watch-fanout", "--watchers", "1000", "--streams", "10", "--puts",
+                  n(500, 2000)]),
+    ]
+
+
+MUX_WORKLOAD = "put-64"
+
+
+class Runner:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        if args.tool == "etcd-load" or (args.tool == "auto" and os.access(ETCD_LOAD, os.X_OK)):
+            self.tool, self.tool_argv = "etcd-load", [ETCD_LOAD]
+        else:
+            self.tool, self.tool_argv = "load.py", [sys.executable,
+                                                    os.path.join(HERE, "load.py")]
+
+    def load(self, srv: Server, clients: int, conns: int, sub: list[str],
+             timeout: float = 300.0) -> dict[str, Any]:
+        argv = [*self.tool_argv, "--endpoints", srv.endpoint, "--clients", str(clients),
+                "--conns", str(conns), *sub]
+        try:
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"errors": 1, "first_error": f"load timed out after {timeout}s", "ops": 0}
+        for line in reversed(p.stdout.strip().splitlines()):
+            if line.startswith("{"):
+                out: dict[str, Any] = json.loads(line)
+                return out
+        return {"errors": 1, "ops": 0,
+                "first_error": f"exit {p.returncode}: {(p.stderr or p.stdout)[-300:]}"}
+
+    def measured(self, srv: Server, wl: Workload) -> dict[str, Any]:
+        c0 = srv.cpu_seconds()
+        r = self.load(srv, wl.clients, wl.conns, wl.sub)
+        cpu = srv.cpu_seconds() - c0
+        ops = int(r.get("ops") or 0)
+        r["server_cpu_ms_per_op"] = round(cpu * 1000 / ops, 4) if ops else None
+        r["rss_mib"] = srv.rss_mib()
+        return r
+
+    def count_syncs(self, srv: Server, clients: int, conns: int, total: int) -> dict[str, Any]:
+        """fsync/fdatasync/msync calls per acknowledged put, from ``strace -f -c``."""
+        strace = shutil.which("strace")
+        if not strace:
+            return {"error": "strace not installed"}
+        out = os.path.join(srv.data_dir, f"strace-{clients}.txt")
+        st = subprocess.Popen([strace, "-f", "-c", "-e", "trace=fsync,fdatasync,msync",
+                               "-o", out, "-p", str(srv.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            time.sleep(1.0)  # attach to every thread before the first put
+            r = self.load(srv, clients, conns, ["put", "--total", str(total)])
+        finally:
+            st.send_signal(signal.SIGINT)
+            try:
+                st.wait(15)
+            except subprocess.TimeoutExpired:
+                st.kill()
+                st.wait(5)
+        calls: dict[str, int] = {}
+        with contextlib.suppress(OSError), open(out) as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[-1] in ("fsync", "fdatasync", "msync"):
+                    calls[parts[-1]] = int(parts[3])  # % time, seconds, usecs/call, calls
+        acked = int(r.get("ops") or 0)
+        total_calls = sum(calls.values())
+        return {"clients": clients, "puts": acked, "calls": calls, "syncs": total_calls,
+                "syncs_per_put": round(total_calls / acked, 3) if acked else None}
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+            "python": platform.python_version(),
+            "loadavg_at_start": os.getloadavg()}
+
+
+def etcdpy_has_http_urls() -> bool:
+    try:
+        p = subprocess.run([sys.executable, "-m", "etcdpy", "--help"], capture_output=True,
+                           text=True, timeout=30, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
+    except subprocess.TimeoutExpired:
+        return False
+    return "--listen-client-http-urls" in (p.stdout + p.stderr)
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if r.get("ops")]
+    out: dict[str, Any] = {"rounds": len(runs), "errors": sum(int(r.get("errors") or 0)
+                                                             for r in runs)}
+    for k in ("ops_per_sec", "events_per_sec", "p50_ms", "p90_ms", "p99_ms",
+              "server_cpu_ms_per_op", "client_cpu_ms_per_op", "rss_mib"):
+        vals = [float(r[k]) for r in ok if r.get(k) is not None]
+        if vals:
+            out[k] = round(statistics.median(vals), 4)
+    firsts = [r["first_error"] for r in runs if r.get("first_error")]
+    if firsts:
+        out["first_error"] = firsts[0]
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    runner = Runner(args)
+    wanted = args.servers.split(",")
+    servers: list[Server] = []
+    if "floor" in wanted:
+        servers.append(Server("floor", "floor"))
+    if "etcdpy" in wanted:
+        servers.append(Server("etcdpy", "etcdpy"))
+        if not args.no_mux_compare and etcdpy_has_http_urls():
+            servers.append(Server("etcdpy-grpc", "etcdpy",
+                                  ["--listen-client-http-urls",
+                                   f"http://127.0.0.1:{free_port()}"]))
+    if "etcd" in wanted and os.access(ETCD_BIN, os.X_OK):
+        servers.append(Server("etcd", "etcd"))
+    report: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": "python benchmarks/compare.py " + " ".join(sys.argv[1:]),
+        "machine": machine(), "tool": runner.tool, "quick": args.quick, "rounds": args.rounds,
+        "pause_others": not args.no_pause, "servers": {}, "workloads": {}, "syncs": {},
+        "big": {},
+    }
+    live: list[Server] = []
+    wls = workloads(args.quick)
+
+    def only(srv: Server) -> None:
+        if args.no_pause:
+            return
+        for o in live:
+            if o is not srv:
+                o.pause()
+        srv.resume()
+        time.sleep(0.2)
+
+    try:
+        for srv in servers:
+            info: dict[str, Any] = {"kind": srv.kind, "extra_flags": srv.extra}
+            try:
+                info["start_to_ready_s"] = round(srv.start(), 3)
+            except Exception as e:  # a broken server is reported, the others still run
+                info["error"] = str(e)[-500:]
+                srv.stop()
+                report["servers"][srv.name] = info
+                print(f"[compare] {srv.name}: FAILED to start: {e}", flush=True)
+                continue
+            time.sleep(1.0)
+            c0 = srv.cpu_seconds()
+            time.sleep(2.0)
+            info["idle_cpu_ms_per_s"] = round((srv.cpu_seconds() - c0) * 1000 / 2.0, 2)
+            info["idle_rss_mib"] = srv.rss_mib()
+            info["pid"] = srv.pid
+            info["endpoint"] = srv.endpoint
+            report["servers"][srv.name] = info
+            live.append(srv)
+            if not args.no_pause:
+                srv.pause()
+            print(f"[compare] {srv.name} ready on {srv.endpoint} "
+                  f"({info['start_to_ready_s']}s, idle RSS {info['idle_rss_mib']} MiB)",
+                  flush=True)
+        # Every key the range workloads read exists before they run: 00000000..00000999.
+        for srv in live:
+            only(srv)
+            runner.load(srv, 16, 4, ["put", "--total", "1000"])
+        raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        turn = 0
+        for rnd in range(args.rounds):
+            for wl in wls:
+                targets = [s for s in live
+                           if s.name != "etcdpy-grpc" or wl.key == MUX_WORKLOAD]
+                turn += 1
+                k = turn % max(1, len(targets))
+                for srv in targets[k:] + targets[:k]:
+                    only(srv)
+                    r = runner.measured(srv, wl)
+                    raw.setdefault(wl.key, {}).setdefault(srv.name, []).append(r)
+                    rate = r.get("events_per_sec") or r.get("ops_per_sec") or 0
+                    print(f"[compare] round {rnd + 1} {wl.key:14} {srv.name:12} "
+                          f"{rate:12,.0f}/s p50 {r.get('p50_ms', 0):7.2f} ms "
+                          f"p99 {r.get('p99_ms', 0):8.2f} ms server CPU "
+                          f"{r.get('server_cpu_ms_per_op') or 0:.3f} ms/op"
+                          + (f"  ERR {r.get('first_error')}" if r.get("errors") else ""),
+                          flush=True)
+        for wl in wls:
+            report["workloads"][wl.key] = {
+                "label": wl.label, "clients": wl.clients, "conns": wl.conns,
+                "args": wl.sub,
+                "results": {name: {"median": median_of(runs), "runs": runs}
+                            for name, runs in raw.get(wl.key, {}).items()},
+            }
+        for srv in live:
+            report["servers"][srv.name]["rss_after_workloads_mib"] = srv.rss_mib()
+        if not args.no_strace:
+            for srv in live:
+                if srv.kind == "floor" or srv.name == "etcdpy-grpc":
+                    continue
+                only(srv)
+                report["syncs"][srv.name] = [
+                    runner.count_syncs(srv, 1, 1, 100 if args.quick else 300),
+                    runner.count_syncs(srv, 64, 16, 1000 if args.quick else 3000),
+                ]
+                print(f"[compare] syncs {srv.name}: "
+                      + ", ".join(f"{s.get('clients')} clients {s.get('syncs_per_put')}/put"
+                                  for s in report["syncs"][srv.name]), flush=True)
+        if args.big:
+            for srv in live:
+                if srv.name == "etcdpy-grpc":
+                    continue
+                only(srv)
+                report["big"][srv.name] = big(runner, srv)
+                print(f"[compare] big {srv.name}: {report['big'][srv.name]}", flush=True)
+    finally:
+        for srv in servers:
+            srv.cleanup()
+    return report
+
+
+def big(runner: Runner, srv: Server) -> dict[str, Any]:
+    """RSS after 1,000,000 keys and (persistent servers) restart-to-ready time."""
+    r = runner.load(srv, 256, 16, ["put", "--total", "1000000", "--key-space-size", "1000000"],
+                    timeout=1800)
+    out: dict[str, Any] = {"puts": r.get("ops"), "put_ops_per_sec": r.get("ops_per_sec"),
+                           "errors": r.get("errors"), "rss_mib_1m_keys": srv.rss_mib()}
+    if srv.kind != "floor":
+        srv.stop()
+        try:
+            out["restart_to_ready_s"] = round(srv.start(timeout=600), 3)
+            time.sleep(1.0)
+            out["rss_mib_after_restart"] = srv.rss_mib()
+        except Exception as e:
+            out["restart_error"] = str(e)[-300:]
+    return out
+
+
+def server_order(name: str) -> int:
+    order = ["floor", "etcdpy", "etcdpy-grpc", "etcd"]
+    return order.index(name) if name in order else len(order)
+
+
+def fmt(v: Any, nd: int = 2) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and v >= 100:
+        return f"{v:,.0f}"
+    return f"{v:,.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def markdown(rep: dict[str, Any]) -> str:
+    m = rep["machine"]
+    load = ", ".join(f"{x:.2f}" for x in m["loadavg_at_start"])
+    lines = [
+        f"## Single-member comparison, {rep['date']}",
+        "",
+        f"Command: `{rep['command']}` (load generator: {rep['tool']}; "
+        f"{rep['rounds']} round(s), medians; servers not under test "
+        f"{'stopped with SIGSTOP' if rep['pause_others'] else 'left running'}).",
+        f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, Python "
+        f"{m['python']}, load average at start {load}"
+        " (other work shares the machine: compare within this run only).",
+        "",
+        "| workload | server | ops/s | p50 ms | p99 ms | server CPU ms/op | RSS MiB "
+        "| etcdpy/floor | etcdpy/etcd |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key, w in rep["workloads"].items():
+        res = w["results"]
+
+        def rate(name: str, res: dict[str, Any] = res, key: str = key) -> float | None:
+            med = res.get(name, {}).get("median", {})
+            v = med.get("events_per_sec") if key == "watch-fanout" else med.get("ops_per_sec")
+            return float(v) if v else None
+
+        for name, r in sorted(res.items(), key=lambda kv: server_order(kv[0])):
+            med = r["median"]
+            ratio_floor = ratio_etcd = ""
+            if name.startswith("etcdpy"):
+                mine, fl, et = rate(name), rate("floor"), rate("etcd")
+                ratio_floor = f"{mine / fl:.2f}" if mine and fl else "-"
+                ratio_etcd = f"{mine / et:.2f}" if mine and et else "-"
+            err = f" ({med['errors']} errors)" if med.get("errors") else ""
+            unit = " ev/s" if key == "watch-fanout" else ""
+            lines.append(
+                f"| {w['label']} | {name}{err} | {fmt(rate(name))}{unit} | "
+                f"{fmt(med.get('p50_ms'))} | {fmt(med.get('p99_ms'))} | "
+                f"{fmt(med.get('server_cpu_ms_per_op'), 3)} | {fmt(med.get('rss_mib'), 1)} | "
+                f"{ratio_floor} | {ratio_etcd} |")
+    lines += ["", "| server | start-to-ready s | idle RSS MiB | idle CPU ms/s "
+              "| RSS after workloads MiB | syncs per put (1 client) | syncs per put (64 clients) |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, s in sorted(rep["servers"].items(), key=lambda kv: server_order(kv[0])):
+        if "error" in s:
+            lines.append(f"| {name} | failed: {s['error'][-120:]!r} | | | | | |")
+            continue
+        sy = rep["syncs"].get(name, [])
+
+        def spp(i: int, sy: list[dict[str, Any]] = sy) -> str:
+            if i >= len(sy):
+                return "-"
+            d = sy[i]
+            if d.get("syncs_per_put") is None:
+                return d.get("error", "-")
+            return f"{d['syncs_per_put']:.2f} ({d['syncs']}/{d['puts']}: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(d["calls"].items())) + ")"
+
+        lines.append(f"| {name} | {fmt(s.get('start_to_ready_s'))} | "
+                     f"{fmt(s.get('idle_rss_mib'), 1)} | {fmt(s.get('idle_cpu_ms_per_s'), 1)} | "
+                     f"{fmt(s.get('rss_after_workloads_mib'), 1)} | {spp(0)} | {spp(1)} |")
+    if rep["big"]:
+        lines += ["", "| server (1,000,000 keys) | puts/s loading | RSS MiB | "
+                  "restart-to-ready s | RSS after restart MiB |", "|---|---:|---:|---:|---:|"]
+        for name, b in rep["big"].items():
+            lines.append(f"| {name} | {fmt(b.get('put_ops_per_sec'))} | "
+                         f"{fmt(b.get('rss_mib_1m_keys'), 1)} | "
+                         f"{fmt(b.get('restart_to_ready_s'))}"
+                         f"{' ' + b['restart_error'][:80] if b.get('restart_error') else ''} | "
+                         f"{fmt(b.get('rss_mib_after_restart'), 1)} |")
+    if "etcdpy-grpc" in rep["servers"]:
+        lines += ["", "`etcdpy-grpc` is etcdpy started with `--listen-client-http-urls` (HTTP on "
+                  "its own port, grpc.aio owning the client port, no multiplexer); `etcdpy` "
+                  "serves gRPC and HTTP on one client port through the multiplexer."]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(rep: dict[str, Any]) -> tuple[str, str]:
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = rep["date"].replace(":", "").replace("-", "")[:13]
+    jpath = os.path.join(RESULTS, f"compare-{stamp}.json")
+    with open(jpath, "w") as f:
+        json.dump(rep, f, indent=1)
+    md = markdown(rep)
+    readme = os.path.join(RESULTS, "README.md")
+    head = ("# Benchmark results\n\nGenerated tables from `benchmarks/compare.py` (raw figures in "
+            "the `compare-*.json` beside this file); notes by hand below the generated block.\n\n")
+    old = ""
+    with contextlib.suppress(OSError), open(readme) as f:
+        old = f.read()
+    block = f"{BEGIN}\n{md}\nRaw: `{os.path.relpath(jpath, REPO)}`\n{END}"
+    if BEGIN in old and END in old:
+        new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: block, old,
+                     flags=re.S)
+    else:
+        new = (old or head) + ("\n" if old else "") + block + "\n"
+    with open(readme, "w") as f:
+        f.write(new)
+    return jpath, md
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small totals, one round (< 2 min)")
+    ap.add_argument("--big", action="store_true",
+                    help="also RSS after 1,000,000 keys and restart-to-ready time")
+    ap.add_argument("--rounds", type=int, default=None, help="rounds (default 1 quick, 3 full)")
+    ap.add_argument("--servers", default="floor,etcdpy,etcd")
+    ap.add_argument("--tool", choices=["auto", "etcd-load", "load.py"], default="auto")
+    ap.add_argument("--no-pause", action="store_true",
+                    help="leave the servers not under test running instead of SIGSTOP")
+    ap.add_argument("--no-strace", action="store_true", help="skip the syncs-per-put runs")
+    ap.add_argument("--no-mux-compare", action="store_true",
+                    help="skip etcdpy with --listen-client-http-urls")
+    ap.add_argument("--no-write", action="store_true", help="print, do not write results/")
+    args = ap.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    t0 = time.perf_counter()
+    rep = run(args)
+    rep["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    if args.no_write:
+        print(markdown(rep))
+    else:
+        jpath, md = write_outputs(rep)
+        print(md)
+        print(f"[compare] wrote {jpath} and {os.path.join(RESULTS, 'README.md')} "
+              f"in {rep['wall_seconds']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

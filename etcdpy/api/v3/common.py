@@ -1,0 +1,150 @@
+"""What every v3 servicer shares: options, per-call helpers, gRPC metrics, auth seam.
+
+Rules:
+1. Servicers are thin: validate, resolve auth, call the façade, map errors (``status.py``).
+2. The "core" of each RPC is a plain coroutine ``(request, auth) -> response`` raising
+   ``EtcdError``, so the gRPC servicer and the JSON gateway run the same code.
+3. Nothing per call allocates more than it must: the hot path is Put/Range (ARCHITECTURE 3.11).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from etcdpy import errors
+from etcdpy.observability.logging import Logger
+from etcdpy.observability.metrics import MetricsRegistry
+from etcdpy.server.facade import AuthInfo, EtcdServerAPI
+
+# etcd's v3rpc/grpc.go: requests may be this much larger than --max-request-bytes on the wire.
+GRPC_OVERHEAD_BYTES = 512 * 1024
+MAX_SEND_BYTES = 2**31 - 1
+
+# rpctypes/md.go and metadatafields.go
+METADATA_REQUIRE_LEADER_KEY = "hasleader"
+METADATA_HAS_LEADER = "true"
+TOKEN_FIELD_NAME_GRPC = "token"
+TOKEN_FIELD_NAME_SWAGGER = "authorization"
+
+Metadata = Sequence[tuple[str, str | bytes]]
+AuthResolver = Callable[[Metadata], AuthInfo | None]
+
+
+def no_auth(_md: Metadata) -> AuthInfo | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAPIOptions:
+    """The client API's knobs, from etcd's flags (embed maps ServerConfig onto this)."""
+
+    max_request_bytes: int = 1_572_864  # --max-request-bytes (1.5 MiB)
+    max_txn_ops: int = 128  # --max-txn-ops
+    max_concurrent_streams: int = 2**32 - 1  # --max-concurrent-streams
+    grpc_keepalive_min_time: float = 5.0  # --grpc-keepalive-min-time (s)
+    grpc_keepalive_interval: float = 7200.0  # --grpc-keepalive-interval (s)
+    grpc_keepalive_timeout: float = 20.0  # --grpc-keepalive-timeout (s)
+
+    @property
+    def max_recv_bytes(self) -> int:
+        return self.max_request_bytes + GRPC_OVERHEAD_BYTES
+
+
+# Go's codes.Code.String(), the label go-grpc-prometheus writes.
+_GO_CODE_NAMES: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.OK: "OK",
+    grpc.StatusCode.CANCELLED: "Canceled",
+    grpc.StatusCode.UNKNOWN: "Unknown",
+    grpc.StatusCode.INVALID_ARGUMENT: "InvalidArgument",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "DeadlineExceeded",
+    grpc.StatusCode.NOT_FOUND: "NotFound",
+    grpc.StatusCode.ALREADY_EXISTS: "AlreadyExists",
+    grpc.StatusCode.PERMISSION_DENIED: "PermissionDenied",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "ResourceExhausted",
+    grpc.StatusCode.FAILED_PRECONDITION: "FailedPrecondition",
+    grpc.StatusCode.ABORTED: "Aborted",
+    grpc.StatusCode.OUT_OF_RANGE: "OutOfRange",
+    grpc.StatusCode.UNIMPLEMENTED: "Unimplemented",
+    grpc.StatusCode.INTERNAL: "Internal",
+    grpc.StatusCode.UNAVAILABLE: "Unavailable",
+    grpc.StatusCode.DATA_LOSS: "DataLoss",
+    grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated",
+}
+
+
+class GrpcMetrics:
+    """go-grpc-prometheus' server counters (what etcd exposes for every RPC)."""
+
+    __slots__ = ("_handled", "_started")
+
+    def __init__(self, registry: MetricsRegistry) -> None:
+        labels = ("grpc_type", "grpc_service", "grpc_method")
+        self._started = registry.counter(
+            "grpc_server_started_total", "Total number of RPCs started on the server.", labels
+        )
+        self._handled = registry.counter(
+            "grpc_server_handled_total",
+            "Total number of RPCs completed on the server, regardless of success or failure.",
+            (*labels, "grpc_code"),
+        )
+
+    def started(self, kind: str, service: str, method: str) -> None:
+        self._started.inc(kind, service, method)
+
+    def handled(self, kind: str, service: str, method: str, code: grpc.StatusCode) -> None:
+        self._handled.inc(kind, service, method, _GO_CODE_NAMES.get(code, "Unknown"))
+
+
+class ApiContext:
+    """Shared by all servicers of one member: the façade, options, metrics and auth seam."""
+
+    __slots__ = ("auth_resolver", "logger", "metrics", "options", "registry", "server")
+
+    def __init__(
+        self,
+        server: EtcdServerAPI,
+        options: ClientAPIOptions | None = None,
+        registry: MetricsRegistry | None = None,
+        auth_resolver: AuthResolver | None = None,
+        logger: Logger | None = None,
+    ) -> None:
+        self.server = server
+        self.logger = logger
+        self.options = options or ClientAPIOptions()
+        reg = registry
+        if reg is None:
+            m = getattr(server, "metrics", None)
+            reg = m if isinstance(m, MetricsRegistry) else MetricsRegistry()
+        self.registry = reg
+        self.metrics = GrpcMetrics(reg)
+        self.auth_resolver: AuthResolver = auth_resolver or no_auth
+
+    def log_unexpected(self, method: str, exc: BaseException) -> None:
+        """A non-EtcdError escaping a handler is our bug: clients get Unknown, we get a line."""
+        if self.logger is not None and not isinstance(exc, errors.EtcdError):
+            self.logger.log(
+                "warn", "unexpected error serving request", {"method": method, "error": repr(exc)}
+            )
+
+    def has_leader(self) -> bool:
+        fn = getattr(self.server, "has_leader", None)
+        if fn is None:
+            return True
+        return bool(fn())
+
+    def check_metadata(self, md: Metadata | None) -> AuthInfo | None:
+        """etcd's unary/stream interceptor: "hasleader" requirement, then the auth token."""
+        if not md:
+            return None
+        for key, value in md:
+            if key == METADATA_REQUIRE_LEADER_KEY and value == METADATA_HAS_LEADER:
+                if not self.has_leader():
+                    raise errors.ErrGRPCNoLeader()
+        return self.auth_resolver(md)
+
+    def auth_from_context(self, context: Any) -> AuthInfo | None:
+        return self.check_metadata(context.invocation_metadata())

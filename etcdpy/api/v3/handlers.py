@@ -1,0 +1,125 @@
+"""Method tables: one description per RPC, turned into grpc.aio handlers (and gateway routes).
+
+Each service module lists its RPCs as ``Method`` rows with a transport-free "core":
+- unary: ``async core(request, auth) -> response``
+- server streaming: ``core(request, auth) -> AsyncIterator[response]``
+- bidi streaming: ``async core(requests: AsyncIterator, auth, send) -> None`` where ``send``
+  is ``async send(response)``; the gRPC side and the JSON gateway provide their own streams.
+
+Errors raised by a core (``EtcdError``) become statuses here, once, via ``status.py``; the
+gRPC metrics of go-grpc-prometheus are counted here too, so servicers stay straight-line code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import grpc
+
+from etcdpy.api.v3.common import ApiContext
+from etcdpy.api.v3.status import to_status
+
+Kind = Literal["unary", "server_stream", "bidi"]
+_GRPC_TYPE = {"unary": "unary", "server_stream": "server_stream", "bidi": "bidi_stream"}
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    service: str  # full name, e.g. "etcdserverpb.KV"
+    name: str  # e.g. "Put"
+    kind: Kind
+    request: Any  # protobuf message class
+    response: Any  # protobuf message class
+    core: Callable[..., Any]
+
+
+def _unary(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[Any]]:
+    core = m.core
+    metrics = api.metrics
+    service, name = m.service, m.name
+    auth_from = api.auth_from_context
+
+    async def handler(request: Any, context: Any) -> Any:
+        metrics.started("unary", service, name)
+        try:
+            resp = await core(request, auth_from(context))
+        except Exception as exc:  # every failure becomes a status (status.py)
+            code, message = to_status(exc)
+            if code == grpc.StatusCode.UNKNOWN:
+                api.log_unexpected(f"/{service}/{name}", exc)
+            metrics.handled("unary", service, name, code)
+            await context.abort(code, message)
+        metrics.handled("unary", service, name, grpc.StatusCode.OK)
+        return resp
+
+    return handler
+
+
+def _server_stream(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[None]]:
+    core = m.core
+    metrics = api.metrics
+    service, name = m.service, m.name
+
+    async def handler(request: Any, context: Any) -> None:
+        metrics.started("server_stream", service, name)
+        try:
+            async for resp in core(request, api.auth_from_context(context)):
+                await context.write(resp)
+        except Exception as exc:
+            code, message = to_status(exc)
+            api.log_unexpected(f"/{service}/{name}", exc)
+            metrics.handled("server_stream", service, name, code)
+            await context.abort(code, message)
+        metrics.handled("server_stream", service, name, grpc.StatusCode.OK)
+
+    return handler
+
+
+def _bidi(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[None]]:
+    core = m.core
+    metrics = api.metrics
+    service, name = m.service, m.name
+
+    async def handler(request_iterator: AsyncIterator[Any], context: Any) -> None:
+        metrics.started("bidi_stream", service, name)
+        try:
+            await core(request_iterator, api.auth_from_context(context), context.write)
+        except Exception as exc:
+            code, message = to_status(exc)
+            api.log_unexpected(f"/{service}/{name}", exc)
+            metrics.handled("bidi_stream", service, name, code)
+            await context.abort(code, message)
+        metrics.handled("bidi_stream", service, name, grpc.StatusCode.OK)
+
+    return handler
+
+
+def grpc_handlers(api: ApiContext, methods: list[Method]) -> dict[str, dict[str, Any]]:
+    """{service: {method: RpcMethodHandler}} for grpc.aio."""
+    out: dict[str, dict[str, Any]] = {}
+    for m in methods:
+        des, ser = m.request.FromString, m.response.SerializeToString
+        if m.kind == "unary":
+            h = grpc.unary_unary_rpc_method_handler(
+                _unary(api, m), request_deserializer=des, response_serializer=ser
+            )
+        elif m.kind == "server_stream":
+            h = grpc.unary_stream_rpc_method_handler(
+                _server_stream(api, m), request_deserializer=des, response_serializer=ser
+            )
+        else:
+            h = grpc.stream_stream_rpc_method_handler(
+                _bidi(api, m), request_deserializer=des, response_serializer=ser
+            )
+        out.setdefault(m.service, {})[m.name] = h
+    return out
+
+
+def register(server: grpc.aio.Server, handlers: dict[str, dict[str, Any]]) -> None:
+    for service, table in handlers.items():
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, table),))
+        add_registered = getattr(server, "add_registered_method_handlers", None)
+        if add_registered is not None:
+            add_registered(service, table)

@@ -1,0 +1,1 @@
+"""Cluster membership: members, member and cluster IDs, persisted in the KV backend."""

@@ -1,0 +1,291 @@
+"""Watch streams over the MVCC watch hub (etcd's ``watchableStore`` + ``serverWatchStream``).
+
+Rules (ARCHITECTURE 3.6):
+1. The hub is owned by the event loop. Committed revisions reach it through the server's
+   watch listener, in order, after their KV transaction committed (so a catch-up read can
+   already see them and nothing is missed between history and live events).
+2. Catch-up (unsynced watchers) reads history on a reader thread in chunks, then hands it to
+   the hub, which drops what live notifications already cover: no gap, no duplicate.
+3. Back-pressure: a response counts against its stream until the API layer takes it from
+   ``responses()``; a full stream makes its watchers victims that catch up later (the hub's
+   rule 3), never an event lost.
+4. Progress replies (``RequestProgress``) are sent only when every watcher of the stream is
+   synced, with the hub's revision, so no later event can undercut them (etcd #15220).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from etcdpy import errors
+from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
+from etcdpy._pb.mvccpb import kv_pb2
+from etcdpy.mvcc.kvstore import Event
+from etcdpy.mvcc.watch_hub import (
+    CANCELED,
+    WatchBatch,
+    WatchHub,
+    read_history,
+)
+from etcdpy.mvcc.watch_hub import WatchStream as HubStream
+from etcdpy.server.facade import AuthInfo
+
+if TYPE_CHECKING:
+    from etcdpy.server.etcdserver import EtcdServer
+
+INVALID_WATCH_ID = -1
+FILTER_NOPUT = 0
+FILTER_NODELETE = 1
+
+
+class WatchServer:
+    """All watch streams of one member: the hub, live fan-out and the catch-up loop."""
+
+    def __init__(self, server: EtcdServer, progress_interval: float = 600.0) -> None:
+        self.server = server
+        self.hub = WatchHub(server.revision)
+        self._streams: dict[HubStream, ServerWatchStream] = {}
+        self._sync_needed = asyncio.Event()
+        self._progress_interval = progress_interval
+        server.add_watch_listener(self._on_commit)
+
+    def new_stream(self, auth: AuthInfo | None) -> ServerWatchStream:
+        hs = self.hub.new_stream()
+        s = ServerWatchStream(self, hs)
+        self._streams[hs] = s
+        return s
+
+    def _drop(self, s: ServerWatchStream) -> None:
+        self.hub.close_stream(s.hub_stream)
+        self._streams.pop(s.hub_stream, None)
+
+    # --- live events -------------------------------------------------------------------
+    def _on_commit(self, revision: int, events: list[Event]) -> None:
+        batches = self.hub.notify(revision, events)
+        if batches:
+            self._deliver(batches)
+        if self.hub.has_unsynced():
+            self._sync_needed.set()
+
+    def _deliver(self, batches: list[WatchBatch]) -> None:
+        cache: dict[tuple[int, int], kv_pb2.Event] = {}
+        server = self.server
+        for b in batches:
+            s = self._streams.get(b.watcher.stream)
+            if s is None:
+                self.hub.ack(b.watcher.stream)
+                continue
+            resp = pb.WatchResponse(
+                header=server.header(),
+                watch_id=b.watcher.id,
+                compact_revision=b.compact_revision,
+                canceled=b.canceled,
+            )
+            resp.header.revision = b.revision
+            if b.events:
+                resp.events.extend(_to_pb(ev, cache) for ev in b.events)
+            if b.watcher.fragment and len(resp.events) > 1:
+                parts = fragment(resp, server.settings.max_request_bytes)
+                for part in parts[:-1]:
+                    s._push(part)
+                s._push(parts[-1], counted=True)
+            else:
+                s._push(resp, counted=True)
+
+    # --- catch-up ----------------------------------------------------------------------
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._sync_loop())
+            if self._progress_interval > 0:
+                tg.create_task(self._progress_loop())
+
+    async def _sync_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        kv = self.server.kv
+        while True:
+            await self._sync_needed.wait()
+            self._sync_needed.clear()
+            while self.hub.has_unsynced():
+                plan = self.hub.sync_plan()
+                if plan is None:
+                    break  # every stream with unsynced watchers is full: wait for acks
+
+                def read(p: Any = plan) -> Any:
+                    with kv.read() as view:
+                        return read_history(view, p)
+
+                chunk = await loop.run_in_executor(None, read)
+                batches = self.hub.apply_sync(plan, chunk)
+                if batches:
+                    self._deliver(batches)
+                for s in list(self._streams.values()):
+                    s._maybe_progress()
+
+    async def _progress_loop(self) -> None:
+        """``progress_notify`` watchers get an empty response every interval while synced."""
+        while True:
+            await asyncio.sleep(self._progress_interval)
+            for s in list(self._streams.values()):
+                s._periodic_progress()
+
+    def watcher_count(self) -> int:
+        return sum(len(s.hub_stream.watchers) for s in self._streams.values())
+
+    def close_all(self) -> None:
+        """The member stops: end every stream (their ``responses()`` finish)."""
+        for s in list(self._streams.values()):
+            s.close()
+
+    def wake_sync(self) -> None:
+        self._sync_needed.set()
+
+
+class ServerWatchStream:
+    """One client stream (implements ``server.facade.WatchStream``)."""
+
+    def __init__(self, ws: WatchServer, hub_stream: HubStream) -> None:
+        self._ws = ws
+        self.hub_stream = hub_stream
+        self._out: deque[tuple[pb.WatchResponse, bool]] = deque()
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._next_id = 0
+        self._progress_pending = False
+
+    def _push(self, resp: pb.WatchResponse, counted: bool = False) -> None:
+        self._out.append((resp, counted))
+        self._ready.set()
+
+    def create(self, req: pb.WatchCreateRequest) -> pb.WatchResponse:
+        hub = self._ws.hub
+        server = self._ws.server
+        if self._closed:
+            raise errors.ErrGRPCWatchCanceled()
+        wid = req.watch_id
+        watchers = self.hub_stream.watchers
+        if wid == 0:  # etcd's AutoWatchID
+            while self._next_id in watchers:
+                self._next_id += 1
+            wid = self._next_id
+            self._next_id += 1
+        elif wid in watchers:
+            resp = pb.WatchResponse(header=server.header(), watch_id=wid, created=True,
+                                    canceled=True,
+                                    cancel_reason="mvcc: duplicate watch ID provided on the "
+                                                  "WatchStream")
+            return resp
+        filters = set(req.filters)
+        hub.add(
+            self.hub_stream,
+            wid,
+            req.key,
+            req.range_end,
+            req.start_revision,
+            no_put=FILTER_NOPUT in filters,
+            no_delete=FILTER_NODELETE in filters,
+            prev_kv=req.prev_kv,
+            progress_notify=req.progress_notify,
+            fragment=req.fragment,
+        )
+        if hub.has_unsynced():
+            self._ws.wake_sync()
+        resp = pb.WatchResponse(header=server.header(), watch_id=wid, created=True)
+        resp.header.revision = hub.current_revision
+        return resp
+
+    def cancel(self, watch_id: int) -> pb.WatchResponse:
+        w = self.hub_stream.watchers.get(watch_id)
+        if w is None:
+            raise errors.ErrWatcherNotExist()
+        self._ws.hub.cancel(w)
+        resp = pb.WatchResponse(header=self._ws.server.header(), watch_id=watch_id,
+                                canceled=True)
+        resp.header.revision = self._ws.hub.current_revision
+        self._maybe_progress()
+        return resp
+
+    def request_progress(self) -> None:
+        self._progress_pending = True
+        self._maybe_progress()
+
+    def _maybe_progress(self) -> None:
+        if not self._progress_pending:
+            return
+        rev = self._ws.hub.progress_revision(self.hub_stream)
+        if rev is None:
+            return
+        self._progress_pending = False
+        resp = pb.WatchResponse(header=self._ws.server.header(), watch_id=INVALID_WATCH_ID)
+        resp.header.revision = rev
+        self._push(resp)
+
+    def _periodic_progress(self) -> None:
+        hub = self._ws.hub
+        rev = hub.progress_revision(self.hub_stream)
+        if rev is None:
+            return
+        for w in list(self.hub_stream.watchers.values()):
+            if w.progress_notify and w.state != CANCELED:
+                resp = pb.WatchResponse(header=self._ws.server.header(), watch_id=w.id)
+                resp.header.revision = rev
+                self._push(resp)
+
+    async def responses(self) -> AsyncIterator[pb.WatchResponse]:
+        hub = self._ws.hub
+        while True:
+            while self._out:
+                resp, counted = self._out.popleft()
+                if counted:
+                    hub.ack(self.hub_stream)
+                    if hub.has_unsynced():
+                        self._ws.wake_sync()
+                yield resp
+            if self._closed:
+                return
+            self._ready.clear()
+            await self._ready.wait()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._ws._drop(self)
+        self._ready.set()
+
+
+def fragment(resp: pb.WatchResponse, max_bytes: int) -> list[pb.WatchResponse]:
+    """etcd's sendFragments: split a large response; all parts but the last have
+    ``fragment`` set, and each part holds at least one event."""
+    if resp.ByteSize() < max_bytes:
+        return [resp]
+    events = list(resp.events)
+    parts: list[pb.WatchResponse] = []
+    i = 0
+    while i < len(events):
+        cur = pb.WatchResponse()
+        cur.CopyFrom(resp)
+        del cur.events[:]
+        cur.fragment = True
+        while i < len(events):
+            cur.events.append(events[i])
+            if len(cur.events) > 1 and cur.ByteSize() >= max_bytes:
+                del cur.events[-1]
+                break
+            i += 1
+        parts.append(cur)
+    parts[-1].fragment = False
+    return parts
+
+
+def _to_pb(ev: Event, cache: dict[tuple[int, int], kv_pb2.Event]) -> kv_pb2.Event:
+    key = (id(ev.kv), id(ev.prev_kv) if ev.prev_kv is not None else 0)
+    out = cache.get(key)
+    if out is None:
+        out = kv_pb2.Event(type=ev.type, kv=ev.kv)  # type: ignore[arg-type]
+        if ev.prev_kv is not None:
+            out.prev_kv.CopyFrom(ev.prev_kv)
+        cache[key] = out
+    return out

@@ -1,0 +1,1 @@
+"""etcdpy.transport package."""

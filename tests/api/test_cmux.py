@@ -1,0 +1,105 @@
+"""The one-port multiplexer: sniffing, hand-over without losing bytes, both loop layouts."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+from collections.abc import Iterator
+
+import aiohttp
+import grpc
+import pytest
+
+from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
+from etcdpy._pb.etcdserverpb import rpc_pb2_grpc as rpc
+from etcdpy.transport.cmux import HTTP2_PREFACE
+from tests.api.conftest import Served, _serve
+
+
+@pytest.fixture(scope="module")
+def same_loop() -> Iterator[Served]:
+    """The mux on the server's own loop (threaded_mux=False)."""
+    from etcdpy.api.serve import serve_client
+    from tests.api.conftest import LoopThread
+    from tests.api.fake_server import FakeServer
+
+    lt = LoopThread()
+    fake = lt.call(FakeServer)
+    lst = lt.run(serve_client("http://127.0.0.1:0", fake, threaded_mux=False))
+    try:
+        yield Served(lt, fake, lst)
+    finally:
+        lt.run(lst.close())
+        lt.stop()
+
+
+@pytest.fixture(scope="module", params=["threaded", "same-loop"])
+def mux(request: pytest.FixtureRequest, served: Served, same_loop: Served) -> Served:
+    return served if request.param == "threaded" else same_loop
+
+
+def test_grpc_and_http_share_the_port(mux: Served) -> None:
+    with mux.channel() as ch:
+        rpc.KVStub(ch).Put(pb.PutRequest(key=b"mx/a", value=b"1"), timeout=5)
+
+    async def run() -> tuple[int, str]:
+        async with aiohttp.ClientSession() as s, s.get(mux.url + "/version") as r:
+            return r.status, await r.text()
+
+    assert asyncio.run(run())[0] == 200
+
+
+def test_large_http_body_survives_the_hand_over(mux: Served) -> None:
+    """The sniffed first bytes and the rest of a 1 MiB body reach aiohttp in order."""
+    value = bytes(range(256)) * 4096
+    body = json.dumps(
+        {"key": base64.b64encode(b"mx/big").decode(), "value": base64.b64encode(value).decode()}
+    )
+
+    async def run() -> int:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(mux.url + "/v3/kv/put", data=body) as r:
+                assert r.status == 200, await r.text()
+            # keep-alive: a second request on the same connection
+            async with s.post(mux.url + "/v3/kv/range", data=json.dumps({"key": "bXgvYmln"})) as r:
+                got = json.loads(await r.read())
+                assert base64.b64decode(got["kvs"][0]["value"]) == value
+                return r.status
+
+    assert asyncio.run(run()) == 200
+
+
+def test_preface_split_across_reads_is_grpc(mux: Served) -> None:
+    """A client that sends the HTTP/2 preface in pieces still reaches gRPC."""
+    with socket.create_connection(("127.0.0.1", mux.port), timeout=5) as s:
+        for i in range(0, len(HTTP2_PREFACE), 5):
+            s.sendall(HTTP2_PREFACE[i : i + 5])
+        s.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")  # empty SETTINGS frame
+        frame = s.recv(9)
+        assert len(frame) == 9 and frame[3] == 0x04  # the server's SETTINGS frame
+
+
+def test_grpc_channel_after_http_connections(mux: Served) -> None:
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", mux.port), timeout=5) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200") and data.endswith(b'"reason":""}')
+    with grpc.insecure_channel(mux.endpoint) as ch:
+        r = rpc.KVStub(ch).Range(pb.RangeRequest(key=b"mx/a"), timeout=5)
+        assert r.kvs[0].value == b"1"
+
+
+def test_grpc_only_mode() -> None:
+    gen = _serve("grpc")
+    srv = next(gen)
+    try:
+        with srv.channel() as ch:
+            st = rpc.MaintenanceStub(ch).Status(pb.StatusRequest(), timeout=5)
+            assert st.version == "3.5.17"
+    finally:
+        gen.close()

@@ -1,0 +1,1 @@
+"""Shared test support: the deterministic Raft simulator and its safety checkers."""
