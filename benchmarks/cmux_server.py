@@ -1,6 +1,6 @@
 """Serve the API layer over the in-memory fake façade, to measure the one-port multiplexer.
 
-    python benchmarks/cmux_server.py --mode mux|mux-same-loop|grpc --port 23800
+    python benchmarks/cmux_server.py --mode mux|mux-threaded|grpc --port 23800
 
 Drive it with ../shared/perf's etcd-load and compare the modes' throughput and server CPU
 (``/proc/PID/stat`` utime+stime) within one run; see benchmarks/cmux.md for results.
@@ -23,8 +23,8 @@ from tests.api.fake_server import FakeServer
 
 async def main(mode: str, port: int) -> None:
     url = f"http://127.0.0.1:{port}"
-    if mode == "mux-same-loop":
-        lst = await serve_client(url, FakeServer(), mode="mux", threaded_mux=False)
+    if mode == "mux-threaded":
+        lst = await serve_client(url, FakeServer(), mode="mux", threaded_mux=True)
     else:
         lst = await serve_client(url, FakeServer(), mode=mode)  # type: ignore[arg-type]
     print("serving", mode, lst.address, flush=True)
@@ -36,7 +36,7 @@ async def main(mode: str, port: int) -> None:
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", default="mux", choices=["mux", "mux-same-loop", "grpc"])
+    ap.add_argument("--mode", default="mux", choices=["mux", "mux-threaded", "grpc"])
     ap.add_argument("--port", type=int, default=23800)
     a = ap.parse_args()
     uvloop.run(main(a.mode, a.port))

@@ -208,8 +208,8 @@ class Runner:
                                                     os.path.join(HERE, "load.py")]
 
     def load(self, srv: Server, clients: int, conns: int, sub: list[str],
-             timeout: float = 300.0) -> dict[str, Any]:
-        argv = [*self.tool_argv, "--endpoints", srv.endpoint, "--clients", str(clients),
+             timeout: float = 300.0, tool: list[str] | None = None) -> dict[str, Any]:
+        argv = [*(tool or self.tool_argv), "--endpoints", srv.endpoint, "--clients", str(clients),
                 "--conns", str(conns), *sub]
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
@@ -222,9 +222,10 @@ class Runner:
         return {"errors": 1, "ops": 0,
                 "first_error": f"exit {p.returncode}: {(p.stderr or p.stdout)[-300:]}"}
 
-    def measured(self, srv: Server, wl: Workload) -> dict[str, Any]:
+    def measured(self, srv: Server, wl: Workload,
+                 tool: list[str] | None = None) -> dict[str, Any]:
         c0 = srv.cpu_seconds()
-        r = self.load(srv, wl.clients, wl.conns, wl.sub)
+        r = self.load(srv, wl.clients, wl.conns, wl.sub, tool=tool)
         cpu = srv.cpu_seconds() - c0
         ops = int(r.get("ops") or 0)
         r["server_cpu_ms_per_op"] = round(cpu * 1000 / ops, 4) if ops else None
@@ -251,12 +252,17 @@ class Runner:
                 st.kill()
                 st.wait(5)
         calls: dict[str, int] = {}
+        summary = False
         with contextlib.suppress(OSError), open(out) as f:
             for line in f:
                 parts = line.split()
+                summary = summary or parts[-1:] == ["syscall"]
                 if parts and parts[-1] in ("fsync", "fdatasync", "msync"):
                     calls[parts[-1]] = int(parts[3])  # % time, seconds, usecs/call, calls
         acked = int(r.get("ops") or 0)
+        if not summary:
+            err = st.stderr.read().decode(errors="replace")[-200:] if st.stderr else ""
+            return {"clients": clients, "puts": acked, "error": f"no strace summary: {err}"}
         total_calls = sum(calls.values())
         return {"clients": clients, "puts": acked, "calls": calls, "syncs": total_calls,
                 "syncs_per_put": round(total_calls / acked, 3) if acked else None}
@@ -405,7 +411,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if srv.name == "etcdpy-grpc":
                     continue
                 only(srv)
-                report["big"][srv.name] = big(runner, srv)
+                report["big"][srv.name] = big(runner, srv, args.big_keys)
                 print(f"[compare] big {srv.name}: {report['big'][srv.name]}", flush=True)
     finally:
         for srv in servers:
@@ -413,12 +419,64 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def big(runner: Runner, srv: Server) -> dict[str, Any]:
-    """RSS after 1,000,000 keys and (persistent servers) restart-to-ready time."""
-    r = runner.load(srv, 256, 16, ["put", "--total", "1000000", "--key-space-size", "1000000"],
-                    timeout=1800)
-    out: dict[str, Any] = {"puts": r.get("ops"), "put_ops_per_sec": r.get("ops_per_sec"),
-                           "errors": r.get("errors"), "rss_mib_1m_keys": srv.rss_mib()}
+def crosscheck(args: argparse.Namespace) -> dict[str, Any]:
+    """load.py against etcd-load on the floor, interleaved: same workloads, both tools."""
+    runner = Runner(args)
+    tools = {"etcd-load": [ETCD_LOAD],
+             "load.py": [sys.executable, os.path.join(HERE, "load.py")]}
+    if not os.access(ETCD_LOAD, os.X_OK):
+        raise SystemExit(f"--crosscheck needs {ETCD_LOAD} (../shared/perf/build.sh)")
+    wls = [w for w in workloads(args.quick)
+           if w.key in ("put-1", "put-64", "range-s-64", "watch-fanout")]
+    srv = Server("floor", "floor")
+    raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    try:
+        srv.start()
+        runner.load(srv, 16, 4, ["put", "--total", "1000"])
+        for rnd in range(args.rounds):
+            for wl in wls:
+                order = list(tools.items())
+                if rnd % 2:
+                    order.reverse()
+                for name, argv in order:
+                    r = runner.measured(srv, wl, tool=argv)
+                    raw.setdefault(wl.key, {}).setdefault(name, []).append(r)
+                    rate = r.get("events_per_sec") or r.get("ops_per_sec") or 0
+                    print(f"[crosscheck] round {rnd + 1} {wl.key:14} {name:10} {rate:12,.0f}/s "
+                          f"p50 {r.get('p50_ms', 0):7.2f} ms client CPU "
+                          f"{r.get('client_cpu_ms_per_op', 0):.3f} ms/op server CPU "
+                          f"{r.get('server_cpu_ms_per_op') or 0:.3f} ms/op", flush=True)
+    finally:
+        srv.cleanup()
+    return {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "command": "python benchmarks/compare.py " + " ".join(sys.argv[1:]),
+            "machine": machine(), "rounds": args.rounds,
+            "workloads": {k: {t: {"median": median_of(v), "runs": v} for t, v in d.items()}
+                          for k, d in raw.items()}}
+
+
+def crosscheck_markdown(rep: dict[str, Any]) -> str:
+    lines = [f"## Load tools cross-checked on the floor, {rep['date']}", "",
+             f"Command: `{rep['command']}` ({rep['rounds']} rounds interleaved, medians).", "",
+             "| workload | tool | ops/s (events/s) | p50 ms | p99 ms | tool CPU ms/op "
+             "| floor CPU ms/op |", "|---|---|---:|---:|---:|---:|---:|"]
+    for key, d in rep["workloads"].items():
+        for tool, r in d.items():
+            m = r["median"]
+            rate = m.get("events_per_sec") or m.get("ops_per_sec")
+            lines.append(f"| {key} | {tool} | {fmt(rate)} | {fmt(m.get('p50_ms'))} | "
+                         f"{fmt(m.get('p99_ms'))} | {fmt(m.get('client_cpu_ms_per_op'), 3)} | "
+                         f"{fmt(m.get('server_cpu_ms_per_op'), 3)} |")
+    return "\n".join(lines) + "\n"
+
+
+def big(runner: Runner, srv: Server, keys: int) -> dict[str, Any]:
+    """RSS after ``keys`` (1,000,000) keys and (persistent servers) restart-to-ready time."""
+    r = runner.load(srv, 256, 16, ["put", "--total", str(keys), "--key-space-size", str(keys)],
+                    timeout=3600)
+    out: dict[str, Any] = {"keys": keys, "puts": r.get("ops"),
+                           "put_ops_per_sec": r.get("ops_per_sec"), "errors": r.get("errors"),
+                           "rss_mib_loaded": srv.rss_mib()}
     if srv.kind != "floor":
         srv.stop()
         try:
@@ -446,6 +504,7 @@ def fmt(v: Any, nd: int = 2) -> str:
 def markdown(rep: dict[str, Any]) -> str:
     m = rep["machine"]
     load = ", ".join(f"{x:.2f}" for x in m["loadavg_at_start"])
+    load_end = ", ".join(f"{x:.2f}" for x in m.get("loadavg_at_end", ()))
     lines = [
         f"## Single-member comparison, {rep['date']}",
         "",
@@ -453,7 +512,7 @@ def markdown(rep: dict[str, Any]) -> str:
         f"{rep['rounds']} round(s), medians; servers not under test "
         f"{'stopped with SIGSTOP' if rep['pause_others'] else 'left running'}).",
         f"Machine: {m['nproc']} CPUs, {m['cpu_model']}, Linux {m['kernel']}, Python "
-        f"{m['python']}, load average at start {load}"
+        f"{m['python']}, load average at start {load}, at end {load_end}"
         " (other work shares the machine: compare within this run only).",
         "",
         "| workload | server | ops/s | p50 ms | p99 ms | server CPU ms/op | RSS MiB "
@@ -487,7 +546,8 @@ def markdown(rep: dict[str, Any]) -> str:
               "|---|---:|---:|---:|---:|---:|---:|"]
     for name, s in sorted(rep["servers"].items(), key=lambda kv: server_order(kv[0])):
         if "error" in s:
-            lines.append(f"| {name} | failed: {s['error'][-120:]!r} | | | | | |")
+            why = s["error"].strip().splitlines()[-1][-160:].replace("|", "/")
+            lines.append(f"| {name} | not run: {why} | | | | | |")
             continue
         sy = rep["syncs"].get(name, [])
 
@@ -504,15 +564,16 @@ def markdown(rep: dict[str, Any]) -> str:
                      f"{fmt(s.get('idle_rss_mib'), 1)} | {fmt(s.get('idle_cpu_ms_per_s'), 1)} | "
                      f"{fmt(s.get('rss_after_workloads_mib'), 1)} | {spp(0)} | {spp(1)} |")
     if rep["big"]:
-        lines += ["", "| server (1,000,000 keys) | puts/s loading | RSS MiB | "
+        nkeys = next(iter(rep["big"].values())).get("keys", 1_000_000)
+        lines += ["", f"| server ({nkeys:,} keys) | puts/s loading | RSS MiB | "
                   "restart-to-ready s | RSS after restart MiB |", "|---|---:|---:|---:|---:|"]
         for name, b in rep["big"].items():
             lines.append(f"| {name} | {fmt(b.get('put_ops_per_sec'))} | "
-                         f"{fmt(b.get('rss_mib_1m_keys'), 1)} | "
+                         f"{fmt(b.get('rss_mib_loaded'), 1)} | "
                          f"{fmt(b.get('restart_to_ready_s'))}"
                          f"{' ' + b['restart_error'][:80] if b.get('restart_error') else ''} | "
                          f"{fmt(b.get('rss_mib_after_restart'), 1)} |")
-    if "etcdpy-grpc" in rep["servers"]:
+    if "error" not in rep["servers"].get("etcdpy-grpc", {"error": ""}):
         lines += ["", "`etcdpy-grpc` is etcdpy started with `--listen-client-http-urls` (HTTP on "
                   "its own port, grpc.aio owning the client port, no multiplexer); `etcdpy` "
                   "serves gRPC and HTTP on one client port through the multiplexer."]
@@ -549,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small totals, one round (< 2 min)")
     ap.add_argument("--big", action="store_true",
                     help="also RSS after 1,000,000 keys and restart-to-ready time")
+    ap.add_argument("--big-keys", type=int, default=1_000_000, help="keys for --big")
     ap.add_argument("--rounds", type=int, default=None, help="rounds (default 1 quick, 3 full)")
     ap.add_argument("--servers", default="floor,etcdpy,etcd")
     ap.add_argument("--tool", choices=["auto", "etcd-load", "load.py"], default="auto")
@@ -558,12 +620,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-mux-compare", action="store_true",
                     help="skip etcdpy with --listen-client-http-urls")
     ap.add_argument("--no-write", action="store_true", help="print, do not write results/")
+    ap.add_argument("--crosscheck", action="store_true",
+                    help="instead: load.py vs etcd-load on the floor, interleaved")
     args = ap.parse_args(argv)
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
+    if args.crosscheck:
+        cc = crosscheck(args)
+        md = crosscheck_markdown(cc)
+        print(md)
+        if not args.no_write:
+            os.makedirs(RESULTS, exist_ok=True)
+            with open(os.path.join(RESULTS, "crosscheck.json"), "w") as f:
+                json.dump(cc, f, indent=1)
+            with open(os.path.join(RESULTS, "crosscheck.md"), "w") as f:
+                f.write(md)
+        return 0
     t0 = time.perf_counter()
     rep = run(args)
     rep["wall_seconds"] = round(time.perf_counter() - t0, 1)
+    rep["machine"]["loadavg_at_end"] = os.getloadavg()
     if args.no_write:
         print(markdown(rep))
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 from collections.abc import AsyncIterator
 
 import grpc
@@ -44,6 +45,7 @@ class WatchStream:
 class DictKV(pb_grpc.KVServicer):
     def __init__(self) -> None:
         self.data: dict[bytes, kv_pb2.KeyValue] = {}
+        self.keys: list[bytes] = []  # sorted, for ranges
         self.rev = 1
         self.streams: set[WatchStream] = set()
 
@@ -53,6 +55,8 @@ class DictKV(pb_grpc.KVServicer):
     def _put(self, req: pb.PutRequest) -> pb.PutResponse:
         self.rev += 1
         old = self.data.get(req.key)
+        if old is None:
+            bisect.insort(self.keys, req.key)
         self.data[req.key] = kv_pb2.KeyValue(
             key=req.key, value=req.value, mod_revision=self.rev,
             create_revision=old.create_revision if old else self.rev,
@@ -66,7 +70,10 @@ class DictKV(pb_grpc.KVServicer):
 
     def _range(self, req: pb.RangeRequest) -> pb.RangeResponse:
         if req.range_end:
-            kvs = [kv for k, kv in sorted(self.data.items()) if req.key <= k < req.range_end]
+            lo = bisect.bisect_left(self.keys, req.key)
+            hi = (len(self.keys) if req.range_end == b"\x00"
+                  else bisect.bisect_left(self.keys, req.range_end, lo))
+            kvs = [self.data[k] for k in self.keys[lo:hi]]
         else:
             kv = self.data.get(req.key)
             kvs = [kv] if kv is not None else []

@@ -25,8 +25,7 @@ from typing import Any
 from etcdpy.config.model import ServerConfig
 from etcdpy.lease.lessor import Lessor, min_lease_ttl
 from etcdpy.membership.cluster import RaftCluster
-from etcdpy.mvcc import kvstore
-from etcdpy.mvcc.kvstore import META_MVCC_REV, KVStore
+from etcdpy.mvcc.kvstore import KVStore
 from etcdpy.observability import logging as obslog
 from etcdpy.observability.logging import Logger
 from etcdpy.observability.metrics import MetricsRegistry
@@ -35,10 +34,11 @@ from etcdpy.raft.rawnode import Peer, RawNode
 from etcdpy.raft.types import ConfState
 from etcdpy.server.apply import Applier
 from etcdpy.server.apply_lease import LeaseTable
-from etcdpy.server.etcdserver import EtcdServer, Quota, ServerSettings
+from etcdpy.server.etcdserver import EtcdServer, ServerSettings
 from etcdpy.server.node import RaftNode
+from etcdpy.server.quota import Quota
 from etcdpy.server.transport import NullTransport, Transport
-from etcdpy.storage.backend import BUCKET_META, Backend
+from etcdpy.storage.backend import Backend
 from etcdpy.storage.env import WriterThread
 from etcdpy.storage.layout import DataDirLayout
 from etcdpy.storage.wal import WalStore
@@ -128,20 +128,6 @@ class Etcd:
         self.logger.info("stopped serving client requests")
 
 
-def _init_store_revision(backend: Backend) -> None:
-    """A new etcd store starts at revision 1 (etcd's ``currentRev: 1``), so the first write
-    is revision 2; clients depend on it (clientv3's election waits with ``leaderRev - 1``,
-    tests read ``--rev 3`` after three puts). Recorded once, before the store opens."""
-    with backend.read_txn() as r:
-        if r.unsafe_get(BUCKET_META, META_MVCC_REV) is not None:
-            return
-    # TODO(mvcc): KVStore should start at revision 1 itself; until then write its record:
-    # (current=1, then zeros), in whatever width the store's record has.
-    width = kvstore._REVS.size // 8
-    with backend.write_txn() as w:
-        w.unsafe_put(BUCKET_META, META_MVCC_REV, kvstore._REVS.pack(1, *[0] * (width - 1)))
-
-
 def _urls(urls: Sequence[Any]) -> tuple[str, ...]:
     return tuple(str(u) for u in urls)
 
@@ -213,7 +199,6 @@ async def start(
             kv_writer, lambda: Backend(layout.kv, unsafe_no_fsync=config.unsafe_no_fsync)
         )
         closers.append(lambda: on(kv_writer, backend.close))
-        await on(kv_writer, _init_store_revision, backend)
         kv = KVStore(backend)
 
         initial = {n: [str(u) for u in us] for n, us in config.initial_cluster_map().items()}
@@ -269,16 +254,20 @@ async def start(
             await on(kv_writer, save_ids)
             lg.info(
                 "starting local member",
-                {"local-member-id": f"{cluster.local_id:x}",
-                 "cluster-id": f"{cluster.cluster_id:x}"},
+                {
+                    "local-member-id": f"{cluster.local_id:x}",
+                    "cluster-id": f"{cluster.cluster_id:x}",
+                },
             )
         else:
             lg.info(
                 "restarting local member",
-                {"local-member-id": f"{cluster.local_id:x}",
-                 "cluster-id": f"{cluster.cluster_id:x}",
-                 "commit-index": hs.commit,
-                 "consistent-index": applier.consistent_index},
+                {
+                    "local-member-id": f"{cluster.local_id:x}",
+                    "cluster-id": f"{cluster.cluster_id:x}",
+                    "commit-index": hs.commit,
+                    "consistent-index": applier.consistent_index,
+                },
             )
 
         metrics = MetricsRegistry()

@@ -36,7 +36,6 @@ UNSUPPORTED_FLAGS: frozenset[str] = frozenset(
         "experimental-bootstrap-defrag-threshold-megabytes",
         "experimental-stop-grpc-service-on-defrag",
         # cluster features
-        "strict-reconfig-check",
         "experimental-corrupt-check-time",
         "experimental-compact-hash-check-enabled",
         "experimental-compact-hash-check-time",

@@ -168,7 +168,15 @@ class Applier:
             if apply_kv.is_txn_write(r.txn):
                 self._write_allowed(cost, out)
             tw = kv.write(wtxn)
-            resp = apply_kv.txn(tw, tw, r.txn, leases)
+            before = tw.revision
+            try:
+                resp = apply_kv.txn(tw, tw, r.txn, leases)
+            except errors.EtcdError as exc:
+                if tw.revision != before:
+                    # Writes are in the batch's transaction already: failing the request
+                    # alone would commit half a Txn. etcd panics here too (rule 3).
+                    raise RuntimeError(f"unexpected error during txn: {exc!r}") from exc
+                raise
             res = tw.end()
             if res.events:
                 out.events.append((res.revision, res.events))
@@ -177,7 +185,7 @@ class Applier:
         if kind == "compaction":
             kv.compact(wtxn, r.compaction.revision)
             resp = pb.CompactionResponse()
-            resp.header.revision = kv._pending_for(wtxn).rev
+            resp.header.revision = kv.write(wtxn).revision  # the store's revision, unchanged
             return resp
         if kind == "lease_grant":
             self._write_allowed(cost, out)

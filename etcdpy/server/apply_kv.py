@@ -232,7 +232,7 @@ def _check_path(view: ReadView, r: pb.TxnRequest, path: list[bool], leases: Leas
                 rr = op.request_range
                 if rr.revision:
                     try:
-                        view._check_rev(rr.revision)
+                        view.get(rr.key, rr.revision)  # raises for compacted/future
                     except mvcc_errors.MvccError as exc:
                         raise map_mvcc_error(exc) from None
             elif kind == "request_txn":

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future as CFuture
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from etcdpy import errors
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
@@ -49,13 +49,17 @@ from etcdpy.raft.types import (
 from etcdpy.server import apply_cluster, apply_kv
 from etcdpy.server.apply import ALARM_CORRUPT, ALARM_NOSPACE, Applier, ApplyBatch
 from etcdpy.server.apply_lease import LeaseTable
+from etcdpy.server.compactor import run_compactor
 from etcdpy.server.facade import AuthInfo, WatchStream
 from etcdpy.server.metrics import ServerMetrics
 from etcdpy.server.node import RaftNode
+from etcdpy.server.quota import Quota
 from etcdpy.server.read_index import AppliedWaiter, ReadIndexer
 from etcdpy.server.wait import Wait
 from etcdpy.server.watch import WatchServer
 from etcdpy.util.ids import Generator
+
+_T = TypeVar("_T")
 
 MAX_GAP_BETWEEN_APPLY_AND_COMMIT = 5000
 """etcd's maxGapBetweenApplyAndCommitIndex: beyond it proposals get ErrTooManyRequests."""
@@ -77,8 +81,9 @@ class LoggerLike(Protocol):
 class ServerEvents(Protocol):
     """Lines tools wait for; ``embed`` wires these to ``observability.logging``."""
 
-    def published(self, member_id: int, name: str, client_urls: Sequence[str],
-                  cluster_id: int) -> None: ...
+    def published(
+        self, member_id: int, name: str, client_urls: Sequence[str], cluster_id: int
+    ) -> None: ...
     def cluster_version_set(self, version: str, initial: bool) -> None: ...
     def enabled_capabilities(self, version: str) -> None: ...
 
@@ -94,8 +99,9 @@ class Snapshotter(Protocol):
 
 
 class QuietEvents:
-    def published(self, member_id: int, name: str, client_urls: Sequence[str],
-                  cluster_id: int) -> None:
+    def published(
+        self, member_id: int, name: str, client_urls: Sequence[str], cluster_id: int
+    ) -> None:
         return None
 
     def cluster_version_set(self, version: str, initial: bool) -> None:
@@ -103,44 +109,6 @@ class QuietEvents:
 
     def enabled_capabilities(self, version: str) -> None:
         return None
-
-
-class Quota:
-    """``--quota-backend-bytes`` (etcd's backendQuota): 0 → 2 GiB default, < 0 → none.
-
-    Measured against the bytes the backend's B-trees use (``db_size_in_use``), not the file:
-    LMDB's copy-on-write keeps freed pages in the file until reused, and a fresh
-    environment's fixed pages would otherwise eat a small quota. The measure is refreshed
-    when the estimate (last measure + costs since) nears the quota, or every 1024 writes,
-    so the common write does no syscall (runs on the KV writer thread).
-    """
-
-    DEFAULT = 2 * 1024 * 1024 * 1024
-    REFRESH_EVERY = 1024
-
-    def __init__(self, size_fn: Callable[[], int], quota_bytes: int) -> None:
-        self._size = size_fn
-        self.bytes = self.DEFAULT if quota_bytes == 0 else quota_bytes
-        self._measured = -1
-        self._since = 0
-        self._calls = 0
-
-    def available(self, cost: int) -> bool:
-        if self.bytes < 0:
-            return True
-        self._calls += 1
-        if (
-            self._measured < 0
-            or self._calls >= self.REFRESH_EVERY
-            or self._measured + self._since + cost > self.bytes * 0.9
-        ):
-            self._measured = self._size()
-            self._since = 0
-            self._calls = 0
-        if self._measured + self._since + cost > self.bytes:
-            return False
-        self._since += cost
-        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +190,11 @@ class EtcdServer:
         self.stats = ServerMetrics(metrics if hasattr(metrics, "gauge_func") else None)
         self.stats.bind(self)
         self._last_lead = 0
+        # Defragment closes and reopens the KV environment: no read may run meanwhile.
+        self._defrag_done: asyncio.Event | None = None
+        self._thread_reads = 0
+        self._reads_idle = asyncio.Event()
+        self._reads_idle.set()
 
     # ------------------------------------------------------------------ wiring
 
@@ -243,7 +216,7 @@ class EtcdServer:
             tg.create_task(self.watch_server.run())
             tg.create_task(self._publish())
             if self.settings.auto_compaction_retention > 0:
-                tg.create_task(self._auto_compact())
+                tg.create_task(run_compactor(self))
 
     # ------------------------------------------------------------------ RaftApplication
 
@@ -259,7 +232,13 @@ class EtcdServer:
         if exc is not None:
             self.on_fatal(exc)
             return
-        b = fut.result()
+        try:
+            self._publish_applied(fut.result())
+        except Exception as err:  # a bug here would leave waiters hanging: stop instead
+            self.on_fatal(err)
+
+    def _publish_applied(self, b: ApplyBatch) -> None:
+        """3.5 step 8: watch events first, then the applied index, then the waiters."""
         self.revision = b.revision
         self.compact_revision = b.compact_revision
         if b.events:
@@ -325,8 +304,9 @@ class EtcdServer:
 
     def on_proposal_dropped(self, req_id: int) -> None:
         self.stats.proposal_failed()
-        self._wait.fail(req_id, errors.ErrGRPCNoLeader() if self.leader == 0
-                        else errors.ErrGRPCTimeout())
+        self._wait.fail(
+            req_id, errors.ErrGRPCNoLeader() if self.leader == 0 else errors.ErrGRPCTimeout()
+        )
 
     def on_fatal(self, exc: BaseException) -> None:
         if self._stopped:
@@ -355,8 +335,12 @@ class EtcdServer:
         if kind == "published":
             if val == self.id:
                 m = self.cluster.members.get(self.id)
-                self._events.published(self.id, m.name if m else self.settings.name,
-                                       m.client_urls if m else (), self.cluster.cluster_id)
+                self._events.published(
+                    self.id,
+                    m.name if m else self.settings.name,
+                    m.client_urls if m else (),
+                    self.cluster.cluster_id,
+                )
         elif kind == "version":
             ver, initial = val
             self._events.cluster_version_set(ver, initial)
@@ -383,6 +367,10 @@ class EtcdServer:
     @property
     def applied_index(self) -> int:
         return self.applied.applied
+
+    @property
+    def defragmenting(self) -> bool:
+        return self._defrag_done is not None
 
     @property
     def pending_proposals(self) -> int:
@@ -471,8 +459,9 @@ class EtcdServer:
             return
         self._log.warn("alarm raised", alarm="NOSPACE", **{"from": f"{self.id:x}"})
         req = InternalRaftRequest(
-            alarm=pb.AlarmRequest(action=pb.AlarmRequest.ACTIVATE, memberID=self.id,
-                                  alarm=pb.NOSPACE)
+            alarm=pb.AlarmRequest(
+                action=pb.AlarmRequest.ACTIVATE, memberID=self.id, alarm=pb.NOSPACE
+            )
         )
         try:
             rid, fut = self._submit(req)
@@ -515,8 +504,10 @@ class EtcdServer:
         self.stats.ranged()
         if req.range_end and not 0 < req.limit <= INLINE_RANGE_LIMIT:
             # A scan of unknown size goes to a reader thread: the loop keeps serving.
-            resp = await self._loop.run_in_executor(None, self._range_now, req)
+            resp = await self.run_read(self._range_now, req)
         else:
+            if self._defrag_done is not None:
+                await self._read_gate()
             resp = self._range_now(req)
         self._fill(resp.header)
         return resp
@@ -543,6 +534,8 @@ class EtcdServer:
         if not apply_kv.is_txn_write(req):
             if not apply_kv.is_txn_serializable(req):
                 await self.linearizable_read()
+            if self._defrag_done is not None:
+                await self._read_gate()
             with self.kv.read() as view:
                 resp = apply_kv.txn(view, None, req, self.leases)
         else:
@@ -639,8 +632,13 @@ class EtcdServer:
 
     def _member_pb(self, mid: int) -> pb.Member:
         m = self.cluster.members[mid]
-        return pb.Member(ID=m.id, name=m.name, peerURLs=list(m.peer_urls),
-                         clientURLs=list(m.client_urls), isLearner=m.is_learner)
+        return pb.Member(
+            ID=m.id,
+            name=m.name,
+            peerURLs=list(m.peer_urls),
+            clientURLs=list(m.client_urls),
+            isLearner=m.is_learner,
+        )
 
     async def member_list(self, req: pb.MemberListRequest) -> pb.MemberListResponse:
         if req.linearizable:
@@ -695,8 +693,9 @@ class EtcdServer:
                 raise errors.ErrGRPCMemberNotEnoughStarted()
         kind = ConfChangeType.AddLearnerNode if req.isLearner else ConfChangeType.AddNode
         await self._propose_conf_change(ConfChange(kind, mid, m.to_json()))
-        return pb.MemberAddResponse(header=self.header(), member=self._member_pb(mid),
-                                    members=self._members_pb())
+        return pb.MemberAddResponse(
+            header=self.header(), member=self._member_pb(mid), members=self._members_pb()
+        )
 
     async def member_remove(self, req: pb.MemberRemoveRequest) -> pb.MemberRemoveResponse:
         try:
@@ -719,9 +718,7 @@ class EtcdServer:
         if any(u in mine for u in urls):
             raise errors.ErrGRPCPeerURLExist()
         nm = Member(m.id, m.name, urls, m.client_urls, m.is_learner)
-        await self._propose_conf_change(
-            ConfChange(ConfChangeType.UpdateNode, req.ID, nm.to_json())
-        )
+        await self._propose_conf_change(ConfChange(ConfChangeType.UpdateNode, req.ID, nm.to_json()))
         return pb.MemberUpdateResponse(header=self.header(), members=self._members_pb())
 
     async def member_promote(self, req: pb.MemberPromoteRequest) -> pb.MemberPromoteResponse:
@@ -757,8 +754,9 @@ class EtcdServer:
             try:
                 await self._propose(req)
             except errors.EtcdError as exc:
-                self._log.warn("failed to publish local member to cluster through raft",
-                               error=str(exc))
+                self._log.warn(
+                    "failed to publish local member to cluster through raft", error=str(exc)
+                )
                 continue
             self.ready.set()
             return
@@ -776,7 +774,7 @@ class EtcdServer:
         if self._version_proposed or not self.is_leader or self._stopped:
             return
         want = self.settings.cluster_version
-        if self.cluster.version is not None and self.cluster.version >= want:
+        if self.cluster.version is not None and _ver(self.cluster.version) >= _ver(want):
             return
         from etcdpy._pb.membershippb import membership_pb2 as mpb
 
@@ -788,9 +786,7 @@ class EtcdServer:
 
     async def status(self, req: pb.StatusRequest) -> pb.StatusResponse:
         be = self.kv.backend
-        size, in_use = await self._loop.run_in_executor(
-            None, lambda: (be.db_size(), be.db_size_in_use())
-        )
+        size, in_use = await self.run_read(lambda: (be.db_size(), be.db_size_in_use()))
         resp = pb.StatusResponse(
             header=self.header(),
             version=self.settings.server_version,
@@ -800,8 +796,9 @@ class EtcdServer:
             raftTerm=self.term,
             raftAppliedIndex=self.applied.applied,
             dbSizeInUse=in_use,
-            isLearner=bool(self.cluster.members.get(self.id) and
-                           self.cluster.members[self.id].is_learner),
+            isLearner=bool(
+                self.cluster.members.get(self.id) and self.cluster.members[self.id].is_learner
+            ),
         )
         if self.settings.quota_backend_bytes >= 0:
             resp.dbSizeQuota = self.settings.quota_backend_bytes or Quota.DEFAULT
@@ -810,26 +807,56 @@ class EtcdServer:
         return resp
 
     async def hash(self, req: pb.HashRequest) -> pb.HashResponse:
-        h = await self._loop.run_in_executor(None, self.kv.backend.hash)
+        h = await self.run_read(self.kv.backend.hash)
         return pb.HashResponse(header=self.header(), hash=h)
 
     async def hash_kv(self, req: pb.HashKVRequest) -> pb.HashKVResponse:
         try:
-            r = await self._loop.run_in_executor(None, self.kv.hash_kv, req.revision)
+            r = await self.run_read(self.kv.hash_kv, req.revision)
         except Exception as exc:
             from etcdpy.mvcc import errors as mvcc_errors
 
             if isinstance(exc, mvcc_errors.MvccError):
                 raise apply_kv.map_mvcc_error(exc) from None
             raise
-        return pb.HashKVResponse(header=self.header(), hash=r.hash,
-                                 compact_revision=r.compact_revision,
-                                 hash_revision=r.hash_revision)
+        return pb.HashKVResponse(
+            header=self.header(),
+            hash=r.hash,
+            compact_revision=r.compact_revision,
+            hash_revision=r.hash_revision,
+        )
 
     async def defragment(self, req: pb.DefragmentRequest) -> pb.DefragmentResponse:
-        cf = self._kv_writer.submit(self.kv.backend.defrag)
-        await asyncio.wrap_future(cf, loop=self._loop)
+        """Rewrite the KV file without free pages. The environment is closed and reopened
+        on the KV writer thread, so new reads wait and running thread reads drain first."""
+        await self._read_gate()
+        done = asyncio.Event()
+        self._defrag_done = done
+        try:
+            await self._reads_idle.wait()
+            cf = self._kv_writer.submit(self.kv.backend.defrag)
+            await asyncio.wrap_future(cf, loop=self._loop)
+        finally:
+            self._defrag_done = None
+            done.set()
         return pb.DefragmentResponse(header=self.header())
+
+    async def _read_gate(self) -> None:
+        while self._defrag_done is not None:
+            await self._defrag_done.wait()
+
+    async def run_read(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run a backend read on a reader thread (never during a defragment)."""
+        if self._defrag_done is not None:
+            await self._read_gate()
+        self._thread_reads += 1
+        self._reads_idle.clear()
+        try:
+            return await self._loop.run_in_executor(None, fn, *args)
+        finally:
+            self._thread_reads -= 1
+            if self._thread_reads == 0:
+                self._reads_idle.set()
 
     async def alarm(self, req: pb.AlarmRequest) -> pb.AlarmResponse:
         resp: pb.AlarmResponse = await self._propose(InternalRaftRequest(alarm=req))
@@ -840,7 +867,7 @@ class EtcdServer:
         """A consistent copy of the backend, then a SHA-256 trailer (etcd's Snapshot)."""
         tmp = tempfile.mkdtemp(prefix="etcdpy-snap-")
         try:
-            await self._loop.run_in_executor(None, self.kv.backend.snapshot_to, tmp)
+            await self.run_read(self.kv.backend.snapshot_to, tmp)
             path = os.path.join(tmp, "data.mdb")
             total = os.path.getsize(path)
             h = hashlib.sha256()
@@ -852,11 +879,18 @@ class EtcdServer:
                         break
                     h.update(chunk)
                     sent += len(chunk)
-                    yield pb.SnapshotResponse(header=self.header(),
-                                              remaining_bytes=total - sent + h.digest_size,
-                                              blob=chunk, version=self.settings.server_version)
-            yield pb.SnapshotResponse(header=self.header(), remaining_bytes=0,
-                                      blob=h.digest(), version=self.settings.server_version)
+                    yield pb.SnapshotResponse(
+                        header=self.header(),
+                        remaining_bytes=total - sent + h.digest_size,
+                        blob=chunk,
+                        version=self.settings.server_version,
+                    )
+            yield pb.SnapshotResponse(
+                header=self.header(),
+                remaining_bytes=0,
+                blob=h.digest(),
+                version=self.settings.server_version,
+            )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -876,40 +910,15 @@ class EtcdServer:
                 await self._wait_leader(left)
         return pb.MoveLeaderResponse(header=self.header())
 
-    # ------------------------------------------------------------------ auto compaction
-
-    async def _auto_compact(self) -> None:
-        """etcd's periodic/revision compactors, simplified: keep ``retention`` of history."""
-        retention = self.settings.auto_compaction_retention
-        if self.settings.auto_compaction_mode == "revision":
-            interval = 300.0
-            while not self._stopped:
-                await asyncio.sleep(interval)
-                target = self.revision - int(retention)
-                if self.is_leader and target > self.compact_revision:
-                    await self._try_compact(target)
-            return
-        interval = max(min(retention / 10, 3600.0), 1.0)
-        samples: list[tuple[float, int]] = []
-        while not self._stopped:
-            await asyncio.sleep(interval)
-            now = self._loop.time()
-            samples.append((now, self.revision))
-            old = [rev for t, rev in samples if now - t >= retention]
-            if old:
-                samples = [(t, rev) for t, rev in samples if now - t < retention]
-                target = old[-1]
-                if self.is_leader and target > self.compact_revision:
-                    await self._try_compact(target)
-
-    async def _try_compact(self, rev: int) -> None:
-        try:
-            await self.compact(pb.CompactionRequest(revision=rev))
-            self._log.info("completed auto compaction", revision=rev)
-        except errors.EtcdError as exc:
-            self._log.warn("failed auto compaction", revision=rev, error=str(exc))
-
     # ------------------------------------------------------------------ health / identity
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    @property
+    def log(self) -> LoggerLike:
+        return self._log
 
     def has_leader(self) -> bool:
         return self.leader != 0
@@ -936,6 +945,10 @@ class EtcdServer:
     @property
     def metrics(self) -> Any:
         return self._metrics
+
+
+def _ver(ver: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in ver.split(".") if p.isdigit())
 
 
 def _major_minor(ver: str) -> str:

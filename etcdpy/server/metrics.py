@@ -32,6 +32,17 @@ def _one(fn: Callable[[], float]) -> Callable[[], Samples]:
     return lambda: [((), float(fn()))]
 
 
+def _backend(server: Any, fn: Callable[[], float]) -> Callable[[], Samples]:
+    """A gauge read from the KV environment: nothing while a defragment reopens it."""
+
+    def samples() -> Samples:
+        if server.defragmenting:
+            return []
+        return [((), float(fn()))]
+
+    return samples
+
+
 class ServerMetrics:
     """The member's metric handles; ``None`` registry → every call is a cheap no-op."""
 
@@ -59,42 +70,84 @@ class ServerMetrics:
         if not self.enabled:
             return
         g = self.reg.gauge_func
-        g("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.",
-          _one(lambda: 1 if server.leader else 0))
-        g("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.",
-          _one(lambda: 1 if server.is_leader else 0))
-        g("etcd_server_proposals_committed_total",
-          "The total number of consensus proposals committed.",
-          _one(lambda: server.committed_index))
-        g("etcd_server_proposals_applied_total",
-          "The total number of consensus proposals applied.",
-          _one(lambda: server.applied_index))
-        g("etcd_server_proposals_pending", "The current number of pending proposals to commit.",
-          _one(lambda: server.pending_proposals))
-        g("etcd_server_id", "Server or member ID in hexadecimal format. 1 for 'server_id' label "
-          "with current ID.", lambda: [((f"{server.id:x}",), 1.0)], ("server_id",))
-        g("etcd_server_version", "Which version is running. 1 for 'server_version' label with "
-          "current version.", lambda: [((server.server_version,), 1.0)], ("server_version",))
-        g("etcd_cluster_version", "Which version is running. 1 for 'cluster_version' label with "
-          "current cluster version", lambda: [((server.cluster_version,), 1.0)],
-          ("cluster_version",))
-        g("etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes.",
-          _one(lambda: server.quota_bytes))
-        g("etcd_mvcc_db_total_size_in_bytes",
-          "Total size of the underlying database physically allocated in bytes.",
-          _one(lambda: server.kv.backend.db_size()))
-        g("etcd_mvcc_db_total_size_in_use_in_bytes",
-          "Total size of the underlying database logically in use in bytes.",
-          _one(lambda: server.kv.backend.db_size_in_use()))
-        g("etcd_debugging_mvcc_current_revision", "The current revision of store.",
-          _one(lambda: server.revision))
-        g("etcd_debugging_mvcc_compact_revision",
-          "The revision of the last compaction in store.",
-          _one(lambda: server.compact_revision))
-        g("etcd_debugging_mvcc_keys_total", "Total number of keys.",
-          _one(lambda: server.kv.range(b"\x00", b"\x00", count_only=True).count))
-        g("etcd_debugging_mvcc_watcher_total", "Total number of watchers.",
-          _one(lambda: server.watch_server.watcher_count()))
+        g(
+            "etcd_server_has_leader",
+            "Whether or not a leader exists. 1 is existence, 0 is not.",
+            _one(lambda: 1 if server.leader else 0),
+        )
+        g(
+            "etcd_server_is_leader",
+            "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+            _one(lambda: 1 if server.is_leader else 0),
+        )
+        g(
+            "etcd_server_proposals_committed_total",
+            "The total number of consensus proposals committed.",
+            _one(lambda: server.committed_index),
+        )
+        g(
+            "etcd_server_proposals_applied_total",
+            "The total number of consensus proposals applied.",
+            _one(lambda: server.applied_index),
+        )
+        g(
+            "etcd_server_proposals_pending",
+            "The current number of pending proposals to commit.",
+            _one(lambda: server.pending_proposals),
+        )
+        g(
+            "etcd_server_id",
+            "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",
+            lambda: [((f"{server.id:x}",), 1.0)],
+            ("server_id",),
+        )
+        g(
+            "etcd_server_version",
+            "Which version is running. 1 for 'server_version' label with current version.",
+            lambda: [((server.server_version,), 1.0)],
+            ("server_version",),
+        )
+        g(
+            "etcd_cluster_version",
+            "Which version is running. 1 for 'cluster_version' label with current cluster version",
+            lambda: [((server.cluster_version,), 1.0)],
+            ("cluster_version",),
+        )
+        g(
+            "etcd_server_quota_backend_bytes",
+            "Current backend storage quota size in bytes.",
+            _one(lambda: server.quota_bytes),
+        )
+        g(
+            "etcd_mvcc_db_total_size_in_bytes",
+            "Total size of the underlying database physically allocated in bytes.",
+            _backend(server, lambda: server.kv.backend.db_size()),
+        )
+        g(
+            "etcd_mvcc_db_total_size_in_use_in_bytes",
+            "Total size of the underlying database logically in use in bytes.",
+            _backend(server, lambda: server.kv.backend.db_size_in_use()),
+        )
+        g(
+            "etcd_debugging_mvcc_current_revision",
+            "The current revision of store.",
+            _one(lambda: server.revision),
+        )
+        g(
+            "etcd_debugging_mvcc_compact_revision",
+            "The revision of the last compaction in store.",
+            _one(lambda: server.compact_revision),
+        )
+        g(
+            "etcd_debugging_mvcc_keys_total",
+            "Total number of keys.",
+            _backend(server, lambda: server.kv.range(b"\x00", b"\x00", count_only=True).count),
+        )
+        g(
+            "etcd_debugging_mvcc_watcher_total",
+            "Total number of watchers.",
+            _one(lambda: server.watch_server.watcher_count()),
+        )
 
     def applied_events(self, batches: list[tuple[int, list[Event]]]) -> None:
         if not self.enabled:

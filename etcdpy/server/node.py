@@ -165,7 +165,6 @@ class RaftNode:
         self._wake = asyncio.Event()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stopped = False
-        self._saving = False
         self.campaign_when_alone = True
 
     # ------------------------------------------------------------------ inputs (loop thread)
@@ -224,6 +223,7 @@ class RaftNode:
         loop = asyncio.get_running_loop()
         self._tick_handle = loop.call_later(self._tick_interval, self._on_tick)
         try:
+            self._maybe_campaign_alone()
             self._wake.set()
             while not self._stopped:
                 await self._wake.wait()
@@ -310,13 +310,9 @@ class RaftNode:
             self._app.on_soft_state(rd.soft_state)
         snap = None if rd.snapshot.is_empty() else rd.snapshot
         if rd.entries or snap is not None or not rd.hard_state.is_empty():
-            self._saving = True
-            try:
-                await asyncio.wrap_future(
-                    self._wal_writer.submit(self._wal.save, rd.hard_state, rd.entries, snap)
-                )
-            finally:
-                self._saving = False
+            await asyncio.wrap_future(
+                self._wal_writer.submit(self._wal.save, rd.hard_state, rd.entries, snap)
+            )
         if not rd.hard_state.is_empty():
             st.term = rd.hard_state.term
             st.vote = rd.hard_state.vote
@@ -338,15 +334,20 @@ class RaftNode:
         if rd.read_states:
             self._app.on_read_states(rd.read_states)
         self._rn.advance(rd)
+        self._maybe_campaign_alone()
+
+    def _maybe_campaign_alone(self) -> None:
+        """Alone in the cluster: no need to wait an election timeout (etcd advances ticks
+        at start for the same reason)."""
+        st = self.state
+        cs = st.conf_state
         if (
             self.campaign_when_alone
             and st.raft_state == StateType.FOLLOWER
             and st.lead == 0
-            and st.conf_state is not None
-            and st.conf_state.voters == (st.id,)
-            and not st.conf_state.voters_outgoing
+            and cs is not None
+            and cs.voters == (st.id,)
+            and not cs.voters_outgoing
         ):
-            # Alone in the cluster: no need to wait an election timeout (etcd advances
-            # ticks for the same reason at start).
             self.campaign_when_alone = False
             self._rn.campaign()

@@ -103,7 +103,6 @@ class WatchServer:
                 tg.create_task(self._progress_loop())
 
     async def _sync_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         kv = self.server.kv
         while True:
             await self._sync_needed.wait()
@@ -117,7 +116,7 @@ class WatchServer:
                     with kv.read() as view:
                         return read_history(view, p)
 
-                chunk = await loop.run_in_executor(None, read)
+                chunk = await self.server.run_read(read)
                 batches = self.hub.apply_sync(plan, chunk)
                 if batches:
                     self._deliver(batches)
@@ -172,10 +171,13 @@ class ServerWatchStream:
             wid = self._next_id
             self._next_id += 1
         elif wid in watchers:
-            resp = pb.WatchResponse(header=server.header(), watch_id=wid, created=True,
-                                    canceled=True,
-                                    cancel_reason="mvcc: duplicate watch ID provided on the "
-                                                  "WatchStream")
+            resp = pb.WatchResponse(
+                header=server.header(),
+                watch_id=wid,
+                created=True,
+                canceled=True,
+                cancel_reason="mvcc: duplicate watch ID provided on the WatchStream",
+            )
             return resp
         filters = set(req.filters)
         hub.add(
@@ -201,8 +203,7 @@ class ServerWatchStream:
         if w is None:
             raise errors.ErrWatcherNotExist()
         self._ws.hub.cancel(w)
-        resp = pb.WatchResponse(header=self._ws.server.header(), watch_id=watch_id,
-                                canceled=True)
+        resp = pb.WatchResponse(header=self._ws.server.header(), watch_id=watch_id, canceled=True)
         resp.header.revision = self._ws.hub.current_revision
         self._maybe_progress()
         return resp

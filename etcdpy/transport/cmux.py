@@ -14,9 +14,10 @@ Rules:
 1. No byte is read twice and none is lost: the sniffed bytes go first to whoever takes over.
 2. Backpressure both ways: a side whose write buffer is full pauses reading on the other.
 3. Either side closing closes the other (HTTP/2 does not use half-close).
-4. TLS terminates here when ``ssl`` is given (seam: the client certificate is available per
-   connection via ``transport.get_extra_info("peercert")``; ``peer_info`` maps the upstream
-   unix connection's local name to it so the gRPC auth layer can find the CN).
+4. TLS terminates here when ``ssl`` is given. Each splice's unix socket is bound to a unique
+   abstract name, which grpc reports as the call's ``context.peer()``; ``peer_info(peer)``
+   maps it back to the real client (address, verified certificate CN) so --client-cert-auth
+   can reach the gRPC auth layer (``api.v3.common.ApiContext.common_name``).
 
 Cost: every gRPC byte crosses this process twice more (client->mux->grpc); see
 ``benchmarks/cmux`` and the decision in docs. With ``--listen-client-http-urls`` etcd moves
@@ -26,12 +27,15 @@ HTTP elsewhere and grpc owns the client port: no mux at all.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import socket
 import ssl as ssl_mod
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -74,10 +78,11 @@ class _Upstream(asyncio.Protocol):
 class _Sniffer(asyncio.Protocol):
     """The client's side: decides by the first bytes, then forwards or hands over."""
 
-    __slots__ = ("_buf", "_mux", "_upstream", "transport")
+    __slots__ = ("_buf", "_mux", "_peer_key", "_upstream", "transport")
 
     def __init__(self, mux: ClientMux) -> None:
         self._mux = mux
+        self._peer_key: str | None = None
         self._buf = b""
         self._upstream: _Upstream | None = None
         self.transport: asyncio.Transport | None = None
@@ -134,12 +139,18 @@ class _Sniffer(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         up = self._upstream
         assert up is not None
+        sock, name = self._mux._upstream_socket()
         try:
-            await loop.create_unix_connection(lambda: up, self._mux.grpc_path)
+            await loop.sock_connect(sock, self._mux.grpc_path)
+            await loop.create_unix_connection(lambda: up, sock=sock)
         except OSError:
+            sock.close()
             if self.transport is not None:
                 self.transport.close()
             return
+        if name is not None and self.transport is not None:
+            self._peer_key = name
+            self._mux.peers[name] = PeerInfo.of(self.transport)
         t = self.transport
         if t is None or t.is_closing():
             if up.transport is not None:
@@ -153,6 +164,8 @@ class _Sniffer(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         self._mux._conns.discard(self)
+        if self._peer_key is not None:
+            self._mux.peers.pop(self._peer_key, None)
         up = self._upstream
         if up is not None and up.transport is not None:
             up.transport.close()
@@ -166,6 +179,27 @@ class _Sniffer(asyncio.Protocol):
         up = self._upstream
         if up is not None and up.transport is not None:
             up.transport.resume_reading()
+
+
+@dataclass(frozen=True, slots=True)
+class PeerInfo:
+    """Who is really on the other end of a spliced gRPC connection."""
+
+    remote_address: str
+    common_name: str | None  # CN of the verified client certificate, if any
+
+    @staticmethod
+    def of(t: asyncio.BaseTransport) -> PeerInfo:
+        addr = t.get_extra_info("peername")
+        remote = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+        cert = t.get_extra_info("peercert")
+        cn = None
+        if cert:
+            for rdn in cert.get("subject", ()):
+                for key, value in rdn:
+                    if key == "commonName":
+                        cn = value
+        return PeerInfo(remote, cn)
 
 
 class _Replay(asyncio.Protocol):
@@ -199,9 +233,10 @@ class ClientMux:
     """Accepts on one TCP address and routes each connection to gRPC or HTTP/1.1.
 
     ``threaded=True`` runs the accept loop and every gRPC splice on a private event loop in a
-    thread of its own (``loop_factory``, e.g. ``uvloop.new_event_loop``): the splice's
-    callbacks then no longer interleave with grpc.aio's on the main loop, which measured
-    cheaper (benchmarks/cmux.md). HTTP/1.1 connections are moved to the calling loop.
+    thread of its own (``loop_factory``, e.g. ``uvloop.new_event_loop``) so the splice's
+    callbacks do not interleave with grpc.aio's on the main loop; HTTP/1.1 connections are
+    moved to the calling loop. Measured no better than the same-loop layout on 2 busy cores
+    and worse at one client (thread hand-offs), so it is off by default (benchmarks/cmux.md).
     """
 
     def __init__(
@@ -211,6 +246,7 @@ class ClientMux:
         ssl: ssl_mod.SSLContext | None = None,
         threaded: bool = False,
         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+        wrap_protocol: Callable[[Callable[[], Any]], Callable[[], Any]] | None = None,
     ) -> None:
         self.http_factory = http_factory
         self.grpc_path = grpc_path
@@ -219,12 +255,36 @@ class ClientMux:
             raise ValueError("threaded mux with TLS is not supported: TLS state is per loop")
         self._threaded = threaded
         self._loop_factory = loop_factory or asyncio.new_event_loop
+        # e.g. transport.tls.checked_protocol_factory: CRL / allowed-CN after the handshake
+        self._wrap = wrap_protocol
         self._server: asyncio.base_events.Server | None = None
         self._conns: set[_Sniffer] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self._mux_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # grpc's context.peer() ("unix-abstract:<name>") -> the real client behind the splice
+        self.peers: dict[str, PeerInfo] = {}
+        self._seq = itertools.count(1)
+        self._abstract = sys.platform.startswith("linux")
+
+    def peer_info(self, grpc_peer: str) -> PeerInfo | None:
+        """The client behind a gRPC call's ``context.peer()``, for logs and cert-CN auth."""
+        return self.peers.get(grpc_peer)
+
+    def _upstream_socket(self) -> tuple[socket.socket, str | None]:
+        """A unix socket for one splice, bound to a unique abstract name on Linux so that
+        grpc reports it as the call's peer (and ``peers`` can say who is behind it)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        if not self._abstract:
+            return sock, None
+        name = f"etcdpy-cmux-{os.getpid()}-{id(self):x}-{next(self._seq)}"
+        try:
+            sock.bind("\0" + name)
+        except OSError:
+            return sock, None
+        return sock, f"unix-abstract:{name}"
 
     async def start(self, host: str, port: int, backlog: int = 1024) -> tuple[str, int]:
         if not self._threaded:
@@ -239,8 +299,11 @@ class ClientMux:
 
     async def _listen(self, host: str, port: int, backlog: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
+        factory: Callable[[], Any] = lambda: _Sniffer(self)  # noqa: E731
+        if self._wrap is not None:
+            factory = self._wrap(factory)
         self._server = await loop.create_server(
-            lambda: _Sniffer(self),
+            factory,
             host,
             port,
             ssl=self.ssl,

@@ -69,4 +69,4 @@ def _serve(mode: Mode, options: ClientAPIOptions | None = None) -> Generator[Ser
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    yield from _serve("mux", ClientAPIOptions(max_txn_ops=8))
+    yield from _serve("mux", ClientAPIOptions(max_txn_ops=8, leader_lost_timeout=0.3))

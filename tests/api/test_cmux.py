@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import socket
+import time
 from collections.abc import Iterator
 
 import aiohttp
@@ -14,20 +15,21 @@ import pytest
 
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy._pb.etcdserverpb import rpc_pb2_grpc as rpc
+from etcdpy.api.v3.common import ClientAPIOptions
 from etcdpy.transport.cmux import HTTP2_PREFACE
 from tests.api.conftest import Served, _serve
 
 
 @pytest.fixture(scope="module")
-def same_loop() -> Iterator[Served]:
-    """The mux on the server's own loop (threaded_mux=False)."""
+def threaded() -> Iterator[Served]:
+    """The mux on a loop of its own in another thread (threaded_mux=True)."""
     from etcdpy.api.serve import serve_client
     from tests.api.conftest import LoopThread
     from tests.api.fake_server import FakeServer
 
     lt = LoopThread()
     fake = lt.call(FakeServer)
-    lst = lt.run(serve_client("http://127.0.0.1:0", fake, threaded_mux=False))
+    lst = lt.run(serve_client("http://127.0.0.1:0", fake, threaded_mux=True))
     try:
         yield Served(lt, fake, lst)
     finally:
@@ -35,9 +37,9 @@ def same_loop() -> Iterator[Served]:
         lt.stop()
 
 
-@pytest.fixture(scope="module", params=["threaded", "same-loop"])
-def mux(request: pytest.FixtureRequest, served: Served, same_loop: Served) -> Served:
-    return served if request.param == "threaded" else same_loop
+@pytest.fixture(scope="module", params=["same-loop", "threaded"])
+def mux(request: pytest.FixtureRequest, served: Served, threaded: Served) -> Served:
+    return served if request.param == "same-loop" else threaded
 
 
 def test_grpc_and_http_share_the_port(mux: Served) -> None:
@@ -101,5 +103,32 @@ def test_grpc_only_mode() -> None:
         with srv.channel() as ch:
             st = rpc.MaintenanceStub(ch).Status(pb.StatusRequest(), timeout=5)
             assert st.version == "3.5.17"
+    finally:
+        gen.close()
+
+
+def test_keepalive_pings_within_min_time_keep_the_connection() -> None:
+    """etcd's --grpc-keepalive-min-time: idle clients may ping that often without a GOAWAY
+    (grpcio's defaults would answer "too_many_pings" after two such pings)."""
+    gen = _serve("mux", ClientAPIOptions(grpc_keepalive_min_time=1.0))
+    srv = next(gen)
+    opts = [
+        ("grpc.keepalive_time_ms", 1000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+    states: list[grpc.ChannelConnectivity] = []
+    try:
+        with grpc.insecure_channel(srv.endpoint, options=opts) as ch:
+            ch.subscribe(states.append, try_to_connect=True)
+            rpc.KVStub(ch).Put(pb.PutRequest(key=b"ka", value=b"1"), timeout=5)
+            deadline = time.monotonic() + 4.5  # 4 pings; the 3rd would be a GOAWAY by default
+            while time.monotonic() < deadline:
+                time.sleep(0.1)
+            rpc.KVStub(ch).Range(pb.RangeRequest(key=b"ka"), timeout=5)
+        assert (
+            grpc.ChannelConnectivity.IDLE
+            not in states[states.index(grpc.ChannelConnectivity.READY) :]
+        ), states
     finally:
         gen.close()

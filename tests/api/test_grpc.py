@@ -268,3 +268,20 @@ def test_election_campaign_leader_proclaim_observe_resign(chan: grpc.Channel) ->
     with pytest.raises(grpc.RpcError) as ei:
         el.Proclaim(epb.ProclaimRequest(leader=c.leader, value=b"v3"), timeout=5)
     assert ei.value.details() == "election: not leader"
+
+
+def test_require_leader_watch_ends_when_the_leader_is_lost(served: Served) -> None:
+    """etcd's monitorLeader: a "hasleader" stream ends with ErrGRPCNoLeader after the member
+    has been without a leader for a while (here leader_lost_timeout=0.3 s)."""
+    with served.channel() as ch:
+        reqs = iter([pb.WatchRequest(create_request=pb.WatchCreateRequest(key=b"rl"))])
+        call = rpc.WatchStub(ch).Watch(reqs, metadata=(("hasleader", "true"),), timeout=10)
+        assert next(call).created
+        served.lt.call(lambda: setattr(served.fake, "leader", False))
+        try:
+            with pytest.raises(grpc.RpcError) as ei:
+                next(call)
+            assert ei.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert ei.value.details() == "etcdserver: no leader"
+        finally:
+            served.lt.call(lambda: setattr(served.fake, "leader", True))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from typing import Any
 
 import aiohttp
 
+from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
+from etcdpy._pb.etcdserverpb import rpc_pb2_grpc as rpc
 from tests.api.conftest import Served
 from tests.api.fake_server import CLUSTER_ID, MEMBER_ID
 
@@ -129,3 +132,32 @@ def test_metrics_names(served: Served) -> None:
         'grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",'
         'grpc_method="Put",grpc_code="OK"}' in text
     )
+
+
+def _wait_streams_closed(served: Served) -> None:
+    deadline = time.monotonic() + 5
+    while served.lt.call(lambda: len(served.fake.streams)) != 0:
+        assert time.monotonic() < deadline, "a watch stream was left open on the façade"
+        time.sleep(0.02)
+
+
+def test_watch_streams_are_closed_when_clients_go_away(served: Served) -> None:
+    """No leak: dropping an HTTP watch or cancelling a gRPC one closes the façade's stream."""
+    _wait_streams_closed(served)
+
+    async def http_watch() -> None:
+        async with aiohttp.ClientSession() as s:
+            body = json.dumps({"create_request": {"key": b64("gone")}})
+            async with s.post(served.url + "/v3/watch", data=body) as r:
+                await asyncio.wait_for(r.content.readline(), 5)
+                assert served.lt.call(lambda: len(served.fake.streams)) == 1
+
+    asyncio.run(http_watch())
+    _wait_streams_closed(served)
+
+    with served.channel() as ch:
+        reqs = iter([pb.WatchRequest(create_request=pb.WatchCreateRequest(key=b"gone"))])
+        call = rpc.WatchStub(ch).Watch(reqs, timeout=10)
+        assert next(call).created
+        call.cancel()
+    _wait_streams_closed(served)

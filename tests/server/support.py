@@ -27,9 +27,12 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
 
 def config(data_dir: Path, *flags: str) -> ServerConfig:
     args = [
-        "--data-dir", str(data_dir),
-        "--listen-client-urls", "http://127.0.0.1:0",
-        "--advertise-client-urls", "http://127.0.0.1:2379",
+        "--data-dir",
+        str(data_dir),
+        "--listen-client-urls",
+        "http://127.0.0.1:0",
+        "--advertise-client-urls",
+        "http://127.0.0.1:2379",
         *flags,
     ]
     return parse_config(args, {}).config
@@ -59,10 +62,16 @@ def cluster_flags(name: str, names: list[str]) -> list[str]:
     initial = ",".join(f"{n}=http://127.0.0.1:{23800 + i}" for i, n in enumerate(names))
     me = names.index(name)
     return [
-        "--name", name,
-        "--initial-cluster", initial,
-        "--initial-advertise-peer-urls", f"http://127.0.0.1:{23800 + me}",
-        "--listen-peer-urls", f"http://127.0.0.1:{23800 + me}",
-        "--heartbeat-interval", "10",
-        "--election-timeout", "100",
+        "--name",
+        name,
+        "--initial-cluster",
+        initial,
+        "--initial-advertise-peer-urls",
+        f"http://127.0.0.1:{23800 + me}",
+        "--listen-peer-urls",
+        f"http://127.0.0.1:{23800 + me}",
+        "--heartbeat-interval",
+        "10",
+        "--election-timeout",
+        "100",
     ]

@@ -31,9 +31,20 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "etcdpy", "--data-dir", str(data_dir),
-         "--listen-client-urls", url, "--advertise-client-urls", url],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "etcdpy",
+            "--data-dir",
+            str(data_dir),
+            "--listen-client-urls",
+            url,
+            "--advertise-client-urls",
+            url,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 

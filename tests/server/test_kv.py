@@ -103,8 +103,13 @@ def test_txn_semantics(tmp_path: Path) -> None:
             t = await s.txn(
                 pb.TxnRequest(
                     compare=[
-                        Cmp(key=b"a", range_end=b"z", target=Cmp.MOD, result=Cmp.LESS,
-                            mod_revision=b + 3)
+                        Cmp(
+                            key=b"a",
+                            range_end=b"z",
+                            target=Cmp.MOD,
+                            result=Cmp.LESS,
+                            mod_revision=b + 3,
+                        )
                     ]
                 )
             )
@@ -167,5 +172,59 @@ def test_quota_raises_nospace_alarm(tmp_path: Path) -> None:
             await s.delete_range(pb.DeleteRangeRequest(key=b"q", range_end=b"r"))
             st = await s.status(pb.StatusRequest())
             assert any("NOSPACE" in err for err in st.errors)
+
+    run(body())
+
+
+def test_defragment_under_concurrent_reads_and_writes(tmp_path: Path) -> None:
+    import asyncio
+
+    async def body() -> None:
+        async with member(tmp_path) as e:
+            s = e.server
+            for i in range(200):
+                await s.put(pb.PutRequest(key=b"d%03d" % i, value=b"x" * 200))
+            await s.compact(pb.CompactionRequest(revision=s.revision))
+
+            async def reads() -> int:
+                n = 0
+                for _ in range(50):
+                    r = await s.range(pb.RangeRequest(key=b"d", range_end=b"e", count_only=True))
+                    one = await s.range(pb.RangeRequest(key=b"d000"))
+                    assert r.count == 200 and one.kvs[0].value == b"x" * 200
+                    n += 1
+                return n
+
+            results = await asyncio.gather(
+                reads(),
+                s.defragment(pb.DefragmentRequest()),
+                s.put(pb.PutRequest(key=b"z", value=b"after")),
+                reads(),
+            )
+            assert results[0] == results[3] == 50
+            assert (await s.range(pb.RangeRequest(key=b"z"))).kvs[0].value == b"after"
+            st = await s.status(pb.StatusRequest())
+            assert st.dbSizeInUse <= st.dbSize
+
+    run(body())
+
+
+def test_periodic_auto_compaction(tmp_path: Path) -> None:
+    from tests.server.support import eventually
+
+    async def body() -> None:
+        flags = ("--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1s")
+        async with member(tmp_path, *flags) as e:
+            s = e.server
+            for i in range(3):
+                await s.put(pb.PutRequest(key=b"ac", value=b"%d" % i))
+            first = s.revision
+
+            async def compacted() -> bool:
+                return s.compact_revision >= first
+
+            await eventually(compacted, timeout=15)
+            with pytest.raises(errors.ErrGRPCCompacted):
+                await s.range(pb.RangeRequest(key=b"ac", revision=first - 1))
 
     run(body())

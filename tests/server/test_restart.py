@@ -30,8 +30,11 @@ def test_restart_keeps_data_revision_and_ids(tmp_path: Path) -> None:
             ml = await s.member_list(pb.MemberListRequest())
             assert [m.name for m in ml.members] == ["default"]
         out = log.getvalue()
-        for line in ("enabled capabilities for version", "published",
-                     "ready to serve client requests"):
+        for line in (
+            "enabled capabilities for version",
+            "published",
+            "ready to serve client requests",
+        ):
             assert line in out
 
     run(body())

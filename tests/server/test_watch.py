@@ -39,10 +39,14 @@ def test_live_and_history_events(tmp_path: Path) -> None:
                 (b"2", b + 2),
             ]
             assert hist[0].events[1].prev_kv.value == b"1"
-            await s.txn(pb.TxnRequest(success=[
-                pb.RequestOp(request_put=pb.PutRequest(key=b"w/b", value=b"3")),
-                pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(key=b"w/a")),
-            ]))  # rev 4: both events in one response per watcher
+            await s.txn(
+                pb.TxnRequest(
+                    success=[
+                        pb.RequestOp(request_put=pb.PutRequest(key=b"w/b", value=b"3")),
+                        pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(key=b"w/a")),
+                    ]
+                )
+            )  # rev 4: both events in one response per watcher
             live = await take(it, 2)
             by_id = {r.watch_id: r for r in live}
             assert [(ev.type, ev.kv.key) for ev in by_id[0].events] == [

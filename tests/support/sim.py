@@ -229,6 +229,7 @@ class SimNode:
         self.is_leader = False
         self.crash_stage: int | None = None
         self.remove_after_ready = False
+        self.removal_applied = False
         self.snapshot_soon = False
 
     @property
@@ -237,7 +238,7 @@ class SimNode:
 
 
 # Event kinds in the schedule heap.
-_TICK, _DELIVER, _DIRECTOR, _SNAP_STATUS = 0, 1, 2, 3
+_TICK, _DELIVER, _DIRECTOR, _SNAP_STATUS, _STOP = 0, 1, 2, 3, 4
 
 
 class Simulation:
@@ -393,6 +394,8 @@ class Simulation:
         node.incarnation += 1
         node.crash_stage = None
         node.proposals.clear()
+        if node.removal_applied:
+            node.removed = True
         if node.is_leader:
             node.is_leader = False
             self.checker.on_not_leader(node.id)
@@ -490,10 +493,12 @@ class Simulation:
                 node.snapshot_soon = False
                 self.compact(node)
             if node.remove_after_ready:
-                self.log("removed", f"node {node.id} applied its own removal and stops")
-                self.crash(node, "(removed from the cluster)")
-                node.removed = True
-                return
+                # etcd's stopWithDelay: keep running briefly so a removed leader can still
+                # tell the others that its removal committed; never start again.
+                node.remove_after_ready = False
+                node.removal_applied = True
+                self.log("removed", f"node {node.id} applied its own removal, stops soon")
+                self.push(self.now + 10 * TICK, _STOP, node.id, node.incarnation)
 
     def persist(self, node: SimNode, rd: Ready) -> None:
         st = node.storage
@@ -593,7 +598,7 @@ class Simulation:
             self.start_spare()
         for nid in before - after:
             # Gone from every configuration (a joint one keeps outgoing voters until it is
-            # left): the member is shut down and peers reject its traffic, as etcd does.
+            # left): the member shuts down, and peers that know reject its traffic.
             self.globally_removed.add(nid)
             if nid == node.id:
                 node.remove_after_ready = True
@@ -601,7 +606,8 @@ class Simulation:
     # ---- the network -----------------------------------------------------------------
 
     def connected(self, a: int, b: int) -> bool:
-        if a in self.globally_removed or b in self.globally_removed:
+        """Can a message from a reach b? Partitions, and b rejects a removed member."""
+        if a in self.globally_removed and a not in _members(self.nodes[b].conf_state):
             return False
         g = self.group
         return g is None or g.get(a, -1) == g.get(b, -2)
@@ -830,6 +836,10 @@ class Simulation:
             self.deliver(a)
         elif kind == _SNAP_STATUS:
             self.snap_status(a, failed=b)
+        elif kind == _STOP:
+            node = self.nodes[a]
+            if node.rn is not None and node.incarnation == b:
+                self.crash(node, "(removed from the cluster, stops)")
         elif kind == _DIRECTOR:
             self.ticks_done += 1
             if not self.healed and not self.scripted:
@@ -937,7 +947,12 @@ class Simulation:
         return lambda: prop in self.checker.acked or not self._still_leader(lead)
 
     def _still_leader(self, node: SimNode) -> bool:
-        return node.rn is not None and node.is_leader and not node.removed
+        return (
+            node.rn is not None
+            and node.is_leader
+            and not node.removed
+            and node.id not in self.globally_removed
+        )
 
     def run(self, script: Callable[[Simulation], None] | None = None) -> None:
         """Bootstrap, run the chaos phase (or ``script`` instead), heal, check liveness."""

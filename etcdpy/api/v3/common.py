@@ -9,7 +9,8 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +32,13 @@ TOKEN_FIELD_NAME_GRPC = "token"
 TOKEN_FIELD_NAME_SWAGGER = "authorization"
 
 Metadata = Sequence[tuple[str, str | bytes]]
-AuthResolver = Callable[[Metadata], AuthInfo | None]
+# (call metadata, verified client-certificate CN or None) -> who is calling; etcd's
+# AuthInfoFromCtx: the token in metadata first, else the CN when --client-cert-auth is on.
+AuthResolver = Callable[[Metadata, str | None], AuthInfo | None]
+PeerLookup = Callable[[str], Any]  # grpc context.peer() -> object with .common_name, or None
 
 
-def no_auth(_md: Metadata) -> AuthInfo | None:
+def no_auth(_md: Metadata, _cn: str | None) -> AuthInfo | None:
     return None
 
 
@@ -48,6 +52,9 @@ class ClientAPIOptions:
     grpc_keepalive_min_time: float = 5.0  # --grpc-keepalive-min-time (s)
     grpc_keepalive_interval: float = 7200.0  # --grpc-keepalive-interval (s)
     grpc_keepalive_timeout: float = 20.0  # --grpc-keepalive-timeout (s)
+    # etcd's monitorLeader: streams opened with "hasleader" end after this long without a
+    # leader (etcd: maxNoLeaderCnt=3 election timeouts; --election-timeout 1000 ms).
+    leader_lost_timeout: float = 3.0
 
     @property
     def max_recv_bytes(self) -> int:
@@ -102,7 +109,16 @@ class GrpcMetrics:
 class ApiContext:
     """Shared by all servicers of one member: the façade, options, metrics and auth seam."""
 
-    __slots__ = ("auth_resolver", "logger", "metrics", "options", "registry", "server")
+    __slots__ = (
+        "auth_resolver",
+        "cert_cn_auth",
+        "logger",
+        "metrics",
+        "options",
+        "peer_lookups",
+        "registry",
+        "server",
+    )
 
     def __init__(
         self,
@@ -122,6 +138,9 @@ class ApiContext:
         self.registry = reg
         self.metrics = GrpcMetrics(reg)
         self.auth_resolver: AuthResolver = auth_resolver or no_auth
+        # --client-cert-auth: resolve the CN per call (off by default: it costs a lookup)
+        self.cert_cn_auth = False
+        self.peer_lookups: list[PeerLookup] = []  # one per multiplexer (TLS ends there)
 
     def log_unexpected(self, method: str, exc: BaseException) -> None:
         """A non-EtcdError escaping a handler is our bug: clients get Unknown, we get a line."""
@@ -130,21 +149,64 @@ class ApiContext:
                 "warn", "unexpected error serving request", {"method": method, "error": repr(exc)}
             )
 
+    @staticmethod
+    def requires_leader(md: Metadata | None) -> bool:
+        if not md:
+            return False
+        return any(k == METADATA_REQUIRE_LEADER_KEY and v == METADATA_HAS_LEADER for k, v in md)
+
+    async def run_requiring_leader(self, call: Coroutine[Any, Any, None]) -> None:
+        """Run a stream's coroutine; end it with ErrGRPCNoLeader once the member has had no
+        leader for ``leader_lost_timeout`` (etcd's monitorLeader for require-leader streams)."""
+        task = asyncio.ensure_future(call)
+        step = self.options.leader_lost_timeout / 3
+        missed = 0
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=step)
+                if done:
+                    task.result()
+                    return
+                missed = 0 if self.has_leader() else missed + 1
+                if missed >= 3:
+                    raise errors.ErrGRPCNoLeader()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
     def has_leader(self) -> bool:
         fn = getattr(self.server, "has_leader", None)
         if fn is None:
             return True
         return bool(fn())
 
-    def check_metadata(self, md: Metadata | None) -> AuthInfo | None:
-        """etcd's unary/stream interceptor: "hasleader" requirement, then the auth token."""
-        if not md:
+    def check_metadata(
+        self, md: Metadata | None, common_name: str | None = None
+    ) -> AuthInfo | None:
+        """etcd's unary/stream interceptor: "hasleader" requirement, then who is calling."""
+        if md:
+            for key, value in md:
+                if key == METADATA_REQUIRE_LEADER_KEY and value == METADATA_HAS_LEADER:
+                    if not self.has_leader():
+                        raise errors.ErrGRPCNoLeader()
+        elif common_name is None:
             return None
-        for key, value in md:
-            if key == METADATA_REQUIRE_LEADER_KEY and value == METADATA_HAS_LEADER:
-                if not self.has_leader():
-                    raise errors.ErrGRPCNoLeader()
-        return self.auth_resolver(md)
+        return self.auth_resolver(md or (), common_name)
+
+    def common_name(self, context: Any) -> str | None:
+        """CN of the caller's verified client certificate: from grpc's TLS when grpc owns the
+        port, else from the multiplexer that terminated TLS for this spliced connection."""
+        cns = context.auth_context().get("x509_common_name")
+        if cns:
+            return bytes(cns[0]).decode()
+        peer = context.peer()
+        for lookup in self.peer_lookups:
+            info = lookup(peer)
+            if info is not None:
+                return info.common_name  # type: ignore[no-any-return]
+        return None
 
     def auth_from_context(self, context: Any) -> AuthInfo | None:
-        return self.check_metadata(context.invocation_metadata())
+        cn = self.common_name(context) if self.cert_cn_auth else None
+        return self.check_metadata(context.invocation_metadata(), cn)

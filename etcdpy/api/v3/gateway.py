@@ -129,6 +129,17 @@ def _metadata(request: web.Request) -> list[tuple[str, str]]:
     return [("authorization", token)] if token else []
 
 
+def _common_name(api: ApiContext, request: web.Request) -> str | None:
+    if not api.cert_cn_auth or request.transport is None:
+        return None
+    cert = request.transport.get_extra_info("peercert")
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
 async def _cors_headers(request: web.Request, response: web.StreamResponse) -> None:
     """etcd's default --cors=* headers (embed/serve.go corsHandler)."""
     h = response.headers
@@ -141,6 +152,9 @@ class Gateway:
     def __init__(self, api: ApiContext, methods: list[Method]) -> None:
         self._api = api
         self._by_name = {(m.service, m.name): m for m in methods}
+
+    def _auth(self, request: web.Request) -> Any:
+        return self._api.check_metadata(_metadata(request), _common_name(self._api, request))
 
     def add_routes(self, app: web.Application) -> None:
         app.on_response_prepare.append(_cors_headers)
@@ -171,7 +185,7 @@ class Gateway:
         metrics.started("unary", m.service, m.name)
         try:
             req = await self._read_one(m, request)
-            resp = await m.core(req, self._api.check_metadata(_metadata(request)))
+            resp = await m.core(req, self._auth(request))
         except Exception as exc:  # every failure becomes a gateway error body
             metrics.handled("unary", m.service, m.name, _status_of(exc)[0])
             return _error_response(exc)
@@ -187,7 +201,7 @@ class Gateway:
     async def _server_stream(self, m: Method, request: web.Request) -> web.StreamResponse:
         try:
             req = await self._read_one(m, request)
-            auth = self._api.check_metadata(_metadata(request))
+            auth = self._auth(request)
         except Exception as exc:
             return _error_response(exc)
         out = await self._start_stream(request)
@@ -201,7 +215,7 @@ class Gateway:
 
     async def _bidi(self, m: Method, request: web.Request) -> web.StreamResponse:
         try:
-            auth = self._api.check_metadata(_metadata(request))
+            auth = self._auth(request)
         except Exception as exc:
             return _error_response(exc)
         out = await self._start_stream(request)

@@ -85,7 +85,12 @@ def _bidi(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[None]]:
     async def handler(request_iterator: AsyncIterator[Any], context: Any) -> None:
         metrics.started("bidi_stream", service, name)
         try:
-            await core(request_iterator, api.auth_from_context(context), context.write)
+            auth = api.auth_from_context(context)
+            call = core(request_iterator, auth, context.write)
+            if api.requires_leader(context.invocation_metadata()):
+                await api.run_requiring_leader(call)
+            else:
+                await call
         except Exception as exc:
             code, message = to_status(exc)
             api.log_unexpected(f"/{service}/{name}", exc)
