@@ -1,4 +1,4 @@
-"""The generated etcdpy/_pb tree must be exactly what scripts/gen_proto.py makes from proto/.
+"""The generated etcdpy/_pb tree must be exactly what proto/gen_proto.py makes from proto/.
 
 Regenerates into a temp dir and diffs file by file, so an edited .proto without
 regeneration (or a hand-edited _pb file) fails CI.
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_gen() -> object:
-    spec = importlib.util.spec_from_file_location("gen_proto", ROOT / "scripts" / "gen_proto.py")
+    spec = importlib.util.spec_from_file_location("gen_proto", ROOT / "proto" / "gen_proto.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules["gen_proto"] = mod
@@ -35,9 +35,9 @@ def test_generated_tree_matches(tmp_path: Path) -> None:
     gen.generate(tmp_path)  # type: ignore[attr-defined]
     fresh = _tree(tmp_path / "etcdpy" / "_pb")
     current = _tree(ROOT / "etcdpy" / "_pb")
-    assert sorted(fresh) == sorted(current), "file set differs: run python scripts/gen_proto.py"
+    assert sorted(fresh) == sorted(current), "file set differs: run python proto/gen_proto.py"
     stale = [name for name in fresh if fresh[name] != current[name]]
-    assert not stale, f"stale generated files {stale}: run python scripts/gen_proto.py"
+    assert not stale, f"stale generated files {stale}: run python proto/gen_proto.py"
 
 
 def test_generated_imports_are_rerooted() -> None:

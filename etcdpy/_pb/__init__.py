@@ -1,1 +1,1 @@
-"""Generated protobuf modules (scripts/gen_proto.py). Do not edit."""
+"""Generated protobuf modules (proto/gen_proto.py). Do not edit."""

@@ -21,7 +21,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
 def test_ruff_clean() -> None:
-    res = _run(["ruff", "check", "etcdpy", "tests", "benchmarks"])
+    res = _run(["ruff", "check", "etcdpy", "tests", "benchmarks", "proto"])
     assert res.returncode == 0, res.stdout + res.stderr
 
 

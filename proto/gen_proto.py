@@ -8,7 +8,7 @@ generated Python must live inside our package.  protoc writes
 ``from etcdpy._pb.mvccpb import kv_pb2`` (and the matching ``import x.y`` /
 ``x.y.Name`` forms in the .pyi stubs).
 
-Usage:  python scripts/gen_proto.py [--out ROOT]
+Usage:  python proto/gen_proto.py [--out ROOT]
         (ROOT defaults to the repository root; files go to ROOT/etcdpy/_pb)
 tests/test_proto_regen.py runs this into a temp dir and diffs with the tree.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PROTO_DIR = REPO / "proto"
 PB_PACKAGE = "etcdpy._pb"
-HEADER_INIT = '"""Generated protobuf modules (scripts/gen_proto.py). Do not edit."""\n'
+HEADER_INIT = '"""Generated protobuf modules (proto/gen_proto.py). Do not edit."""\n'
 
 
 def proto_files(proto_dir: Path) -> list[Path]:
