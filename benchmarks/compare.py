@@ -58,8 +58,9 @@ class Server:
     """One server process under test; ``start`` returns seconds from spawn to ready."""
 
     name: str
-    kind: str  # floor | etcdpy | etcd
+    kind: str  # floor | etcdpy | etcd | api (cmux_server.py: API layer over a fake server)
     extra: list[str] = field(default_factory=list)
+    ready: str = READY
     port: int = 0
     peer_port: int = 0
     data_dir: str = ""
@@ -72,6 +73,9 @@ class Server:
         if self.kind == "floor":
             return [sys.executable, os.path.join(HERE, "floor_server.py"),
                     "--listen", f"127.0.0.1:{self.port}"]
+        if self.kind == "api":
+            return [sys.executable, os.path.join(HERE, "cmux_server.py"),
+                    "--port", str(self.port), *self.extra]
         peer = f"http://127.0.0.1:{self.peer_port}"
         flags = ["--name", "bench", "--data-dir", os.path.join(self.data_dir, "data"),
                  "--listen-client-urls", url, "--advertise-client-urls", url,
@@ -99,7 +103,7 @@ class Server:
                                    f"{self.log_tail()}")
             with open(self.log_path, "rb") as f:
                 f.seek(start_at)
-                if READY.encode() in f.read():
+                if self.ready.encode() in f.read():
                     with contextlib.suppress(OSError), socket.create_connection(
                             ("127.0.0.1", self.port), timeout=1):
                         return time.perf_counter() - t0
@@ -131,6 +135,9 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return round(int(line.split()[1]) / 1024, 1)
         return 0.0
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def pause(self) -> None:
         if self.proc and self.proc.poll() is None and not self.paused:
@@ -172,7 +179,9 @@ class Workload:
 
 
 def workloads(quick: bool) -> list[Workload]:
-    n = (lambda q, full: str(q if quick else full))  # noqa: E731
+    def n(q: int, full: int) -> str:
+        return str(q if quick else full)
+
     return [
         Workload("put-1", "put, 1 client", 1, 1, ["put", "--total", n(500, 2000)]),
         Workload("put-16", "put, 16 clients", 16, 4, ["put", "--total", n(2000, 10000)]),
@@ -196,6 +205,8 @@ def workloads(quick: bool) -> list[Workload]:
 
 
 MUX_WORKLOAD = "put-64"
+# Servers that only run MUX_WORKLOAD: what the one-port multiplexer costs.
+MUX_ONLY = ("etcdpy-grpc", "api-mux", "api-grpc")
 
 
 class Runner:
@@ -226,10 +237,16 @@ class Runner:
                  tool: list[str] | None = None) -> dict[str, Any]:
         c0 = srv.cpu_seconds()
         r = self.load(srv, wl.clients, wl.conns, wl.sub, tool=tool)
-        cpu = srv.cpu_seconds() - c0
+        try:
+            cpu = srv.cpu_seconds() - c0
+            r["rss_mib"] = srv.rss_mib()
+        except OSError:  # the server died under load: keep the run, say so
+            r["errors"] = int(r.get("errors") or 0) + 1
+            r["first_error"] = f"server exited: {last_line(srv.log_tail())}"
+            r["server_cpu_ms_per_op"] = None
+            return r
         ops = int(r.get("ops") or 0)
         r["server_cpu_ms_per_op"] = round(cpu * 1000 / ops, 4) if ops else None
-        r["rss_mib"] = srv.rss_mib()
         return r
 
     def count_syncs(self, srv: Server, clients: int, conns: int, total: int) -> dict[str, Any]:
@@ -318,6 +335,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                    f"http://127.0.0.1:{free_port()}"]))
     if "etcd" in wanted and os.access(ETCD_BIN, os.X_OK):
         servers.append(Server("etcd", "etcd"))
+    if "api" in wanted and not args.no_mux_compare:
+        servers += [Server("api-mux", "api", ["--mode", "mux"], ready="serving"),
+                    Server("api-grpc", "api", ["--mode", "grpc"], ready="serving")]
     report: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": "python benchmarks/compare.py " + " ".join(sys.argv[1:]),
@@ -363,15 +383,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   f"({info['start_to_ready_s']}s, idle RSS {info['idle_rss_mib']} MiB)",
                   flush=True)
         # Every key the range workloads read exists before they run: 00000000..00000999.
-        for srv in live:
+        for srv in live if not args.only_big else []:
             only(srv)
             runner.load(srv, 16, 4, ["put", "--total", "1000"])
         raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
         turn = 0
-        for rnd in range(args.rounds):
+        for rnd in range(0 if args.only_big else args.rounds):
             for wl in wls:
-                targets = [s for s in live
-                           if s.name != "etcdpy-grpc" or wl.key == MUX_WORKLOAD]
+                targets = [s for s in live if s.alive()
+                           and (s.name not in MUX_ONLY or wl.key == MUX_WORKLOAD)]
                 turn += 1
                 k = turn % max(1, len(targets))
                 for srv in targets[k:] + targets[:k]:
@@ -393,10 +413,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             for name, runs in raw.get(wl.key, {}).items()},
             }
         for srv in live:
-            report["servers"][srv.name]["rss_after_workloads_mib"] = srv.rss_mib()
-        if not args.no_strace:
+            if srv.alive():
+                report["servers"][srv.name]["rss_after_workloads_mib"] = srv.rss_mib()
+            else:
+                report["servers"][srv.name]["died"] = last_line(srv.log_tail())
+        if not args.no_strace and not args.only_big:
             for srv in live:
-                if srv.kind == "floor" or srv.name == "etcdpy-grpc":
+                if srv.kind in ("floor", "api") or srv.name in MUX_ONLY or not srv.alive():
                     continue
                 only(srv)
                 report["syncs"][srv.name] = [
@@ -406,9 +429,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"[compare] syncs {srv.name}: "
                       + ", ".join(f"{s.get('clients')} clients {s.get('syncs_per_put')}/put"
                                   for s in report["syncs"][srv.name]), flush=True)
-        if args.big:
+        if args.big or args.only_big:
             for srv in live:
-                if srv.name == "etcdpy-grpc":
+                if srv.name in MUX_ONLY or not srv.alive():
                     continue
                 only(srv)
                 report["big"][srv.name] = big(runner, srv, args.big_keys)
@@ -480,7 +503,11 @@ def big(runner: Runner, srv: Server, keys: int) -> dict[str, Any]:
     if srv.kind != "floor":
         srv.stop()
         try:
+            t0 = time.perf_counter()
             out["restart_to_ready_s"] = round(srv.start(timeout=600), 3)
+            # Ready must mean serving the data: count every key with the first read.
+            out["count_after_restart"] = count_keys(srv.endpoint)
+            out["restart_to_first_count_s"] = round(time.perf_counter() - t0, 3)
             time.sleep(1.0)
             out["rss_mib_after_restart"] = srv.rss_mib()
         except Exception as e:
@@ -488,8 +515,25 @@ def big(runner: Runner, srv: Server, keys: int) -> dict[str, Any]:
     return out
 
 
+def count_keys(endpoint: str) -> int:
+    """Range over the whole key space with count_only (one gRPC call)."""
+    import grpc
+
+    sys.path.insert(0, REPO)
+    from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
+    from etcdpy._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
+
+    with grpc.insecure_channel(endpoint) as ch:
+        req = pb.RangeRequest(key=b"\x00", range_end=b"\x00", count_only=True)
+        return int(pb_grpc.KVStub(ch).Range(req, timeout=600).count)
+
+
+def last_line(text: str, n: int = 160) -> str:
+    return text.strip().splitlines()[-1][-n:].replace("|", "/") if text.strip() else ""
+
+
 def server_order(name: str) -> int:
-    order = ["floor", "etcdpy", "etcdpy-grpc", "etcd"]
+    order = ["floor", "etcdpy", "etcdpy-grpc", "etcd", "api-mux", "api-grpc"]
     return order.index(name) if name in order else len(order)
 
 
@@ -505,8 +549,10 @@ def markdown(rep: dict[str, Any]) -> str:
     m = rep["machine"]
     load = ", ".join(f"{x:.2f}" for x in m["loadavg_at_start"])
     load_end = ", ".join(f"{x:.2f}" for x in m.get("loadavg_at_end", ()))
+    title = ("Single-member comparison" if any(w["results"] for w in rep["workloads"].values())
+             else "Single member with a large key space")
     lines = [
-        f"## Single-member comparison, {rep['date']}",
+        f"## {title}, {rep['date']}",
         "",
         f"Command: `{rep['command']}` (load generator: {rep['tool']}; "
         f"{rep['rounds']} round(s), medians; servers not under test "
@@ -515,10 +561,10 @@ def markdown(rep: dict[str, Any]) -> str:
         f"{m['python']}, load average at start {load}, at end {load_end}"
         " (other work shares the machine: compare within this run only).",
         "",
-        "| workload | server | ops/s | p50 ms | p99 ms | server CPU ms/op | RSS MiB "
-        "| etcdpy/floor | etcdpy/etcd |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    if any(w["results"] for w in rep["workloads"].values()):
+        lines += ["| workload | server | ops/s | p50 ms | p99 ms | server CPU ms/op | RSS MiB "
+                  "| etcdpy/floor | etcdpy/etcd |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for key, w in rep["workloads"].items():
         res = w["results"]
 
@@ -546,7 +592,7 @@ def markdown(rep: dict[str, Any]) -> str:
               "|---|---:|---:|---:|---:|---:|---:|"]
     for name, s in sorted(rep["servers"].items(), key=lambda kv: server_order(kv[0])):
         if "error" in s:
-            why = s["error"].strip().splitlines()[-1][-160:].replace("|", "/")
+            why = last_line(s["error"])
             lines.append(f"| {name} | not run: {why} | | | | | |")
             continue
         sy = rep["syncs"].get(name, [])
@@ -556,7 +602,7 @@ def markdown(rep: dict[str, Any]) -> str:
                 return "-"
             d = sy[i]
             if d.get("syncs_per_put") is None:
-                return d.get("error", "-")
+                return str(d.get("error", "-"))
             return f"{d['syncs_per_put']:.2f} ({d['syncs']}/{d['puts']}: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(d["calls"].items())) + ")"
 
@@ -566,26 +612,48 @@ def markdown(rep: dict[str, Any]) -> str:
     if rep["big"]:
         nkeys = next(iter(rep["big"].values())).get("keys", 1_000_000)
         lines += ["", f"| server ({nkeys:,} keys) | puts/s loading | RSS MiB | "
-                  "restart-to-ready s | RSS after restart MiB |", "|---|---:|---:|---:|---:|"]
+                  "restart-to-ready s | restart-to-first-count s (count) "
+                  "| RSS after restart MiB |", "|---|---:|---:|---:|---:|---:|"]
         for name, b in rep["big"].items():
+            failed = " failed: " + last_line(b["restart_error"]) if b.get("restart_error") else ""
             lines.append(f"| {name} | {fmt(b.get('put_ops_per_sec'))} | "
                          f"{fmt(b.get('rss_mib_loaded'), 1)} | "
                          f"{fmt(b.get('restart_to_ready_s'))}"
-                         f"{' ' + b['restart_error'][:80] if b.get('restart_error') else ''} | "
+                         f"{failed} | {fmt(b.get('restart_to_first_count_s'))} "
+                         f"({fmt(b.get('count_after_restart'))}) | "
                          f"{fmt(b.get('rss_mib_after_restart'), 1)} |")
-    if "error" not in rep["servers"].get("etcdpy-grpc", {"error": ""}):
-        lines += ["", "`etcdpy-grpc` is etcdpy started with `--listen-client-http-urls` (HTTP on "
-                  "its own port, grpc.aio owning the client port, no multiplexer); `etcdpy` "
-                  "serves gRPC and HTTP on one client port through the multiplexer."]
+    if any(n in rep["workloads"].get(MUX_WORKLOAD, {}).get("results", {}) for n in MUX_ONLY):
+        lines += ["", "One-port multiplexer (put, 64 clients): `etcdpy` serves gRPC and HTTP on "
+                  "one client port through `etcdpy/transport/cmux.py`; `etcdpy-grpc` is etcdpy "
+                  "with `--listen-client-http-urls` (grpc.aio owns the client port); `api-mux`/"
+                  "`api-grpc` "
+                  "are `benchmarks/cmux_server.py` (etcdpy's API layer over the in-memory fake "
+                  "server of tests/api) in its `mux` and `grpc` modes."]
+    res = rep["workloads"].get(MUX_WORKLOAD, {}).get("results", {})
+    for a, b in (("etcdpy", "etcdpy-grpc"), ("api-mux", "api-grpc")):
+        ma, mb = res.get(a, {}).get("median", {}), res.get(b, {}).get("median", {})
+        if ma.get("ops_per_sec") and mb.get("ops_per_sec"):
+            cpu = ""
+            if ma.get("server_cpu_ms_per_op") and mb.get("server_cpu_ms_per_op"):
+                cpu = (f", server CPU {ma['server_cpu_ms_per_op']:.3f} vs "
+                       f"{mb['server_cpu_ms_per_op']:.3f} ms/op")
+            lines.append(f"- {a} {ma['ops_per_sec']:,.0f}/s vs {b} {mb['ops_per_sec']:,.0f}/s: "
+                         f"multiplexed/direct = {ma['ops_per_sec'] / mb['ops_per_sec']:.2f}{cpu}.")
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(rep: dict[str, Any]) -> tuple[str, str]:
+def write_outputs(rep: dict[str, Any], only_big: bool = False) -> tuple[str, str]:
     os.makedirs(RESULTS, exist_ok=True)
     stamp = rep["date"].replace(":", "").replace("-", "")[:13]
-    jpath = os.path.join(RESULTS, f"compare-{stamp}.json")
+    tag = "big-" if only_big else ""
+    jpath = os.path.join(RESULTS, f"compare-{tag}{stamp}.json")
     with open(jpath, "w") as f:
         json.dump(rep, f, indent=1)
+    return jpath, write_md(rep, jpath, only_big)
+
+
+def write_md(rep: dict[str, Any], jpath: str, only_big: bool) -> str:
+    """Put the tables of ``rep`` into results/README.md between this kind's markers."""
     md = markdown(rep)
     readme = os.path.join(RESULTS, "README.md")
     head = ("# Benchmark results\n\nGenerated tables from `benchmarks/compare.py` (raw figures in "
@@ -593,15 +661,19 @@ def write_outputs(rep: dict[str, Any]) -> tuple[str, str]:
     old = ""
     with contextlib.suppress(OSError), open(readme) as f:
         old = f.read()
-    block = f"{BEGIN}\n{md}\nRaw: `{os.path.relpath(jpath, REPO)}`\n{END}"
-    if BEGIN in old and END in old:
-        new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _m: block, old,
+    begin, end = (BEGIN.replace("begin", "big:begin"), END.replace("end", "big:end")) \
+        if only_big else (BEGIN, END)
+    block = f"{begin}\n{md}\nRaw: `{os.path.relpath(os.path.abspath(jpath), REPO)}`\n{end}"
+    if begin in old and end in old:
+        new = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _m: block, old,
                      flags=re.S)
+    elif only_big and END in old:
+        new = old.replace(END, END + "\n\n" + block, 1)
     else:
         new = (old or head) + ("\n" if old else "") + block + "\n"
     with open(readme, "w") as f:
         f.write(new)
-    return jpath, md
+    return md
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -611,8 +683,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--big", action="store_true",
                     help="also RSS after 1,000,000 keys and restart-to-ready time")
     ap.add_argument("--big-keys", type=int, default=1_000_000, help="keys for --big")
+    ap.add_argument("--only-big", action="store_true", help="--big without the workloads")
     ap.add_argument("--rounds", type=int, default=None, help="rounds (default 1 quick, 3 full)")
-    ap.add_argument("--servers", default="floor,etcdpy,etcd")
+    ap.add_argument("--servers", default="floor,etcdpy,etcd,api",
+                    help="api = benchmarks/cmux_server.py in mux and grpc modes (put/64 only)")
     ap.add_argument("--tool", choices=["auto", "etcd-load", "load.py"], default="auto")
     ap.add_argument("--no-pause", action="store_true",
                     help="leave the servers not under test running instead of SIGSTOP")
@@ -622,7 +696,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print, do not write results/")
     ap.add_argument("--crosscheck", action="store_true",
                     help="instead: load.py vs etcd-load on the floor, interleaved")
+    ap.add_argument("--render", metavar="JSON",
+                    help="instead: rewrite results/README.md's block from a saved compare-*.json")
     args = ap.parse_args(argv)
+    if args.render:
+        with open(args.render) as f:
+            saved = json.load(f)
+        only_big = not any(w["results"] for w in saved["workloads"].values())
+        write_md(saved, args.render, only_big)
+        return 0
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
     if args.crosscheck:
@@ -643,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_write:
         print(markdown(rep))
     else:
-        jpath, md = write_outputs(rep)
+        jpath, md = write_outputs(rep, args.only_big)
         print(md)
         print(f"[compare] wrote {jpath} and {os.path.join(RESULTS, 'README.md')} "
               f"in {rep['wall_seconds']}s")

@@ -58,6 +58,20 @@ class Result:
     tool: str = "load.py"
 
 
+class _Progress:
+    """The callers' shared cursor and error tally (one event loop: no lock needed)."""
+
+    def __init__(self) -> None:
+        self.next = 0
+        self.errors = 0
+        self.first = ""
+
+    def error(self, e: grpc.aio.AioRpcError) -> None:
+        self.errors += 1
+        if not self.first:
+            self.first = f"{e.code().name}: {e.details()}"
+
+
 def cpu_seconds() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -110,7 +124,7 @@ async def run_unary(
         await wait_ready(chans, 5.0)
         stubs = [getattr(pb_grpc.KVStub(c), method) for c in chans]
         total, timeout = len(reqs), args.timeout
-        state = {"next": 0, "errors": 0, "first": ""}
+        state = _Progress()
         lats: list[int] = []
         clock = time.perf_counter_ns
 
@@ -118,17 +132,15 @@ async def run_unary(
             call = stubs[w % len(stubs)]
             append = lats.append
             while True:
-                i = state["next"]
+                i = state.next
                 if i >= total:
                     return
-                state["next"] = i + 1
+                state.next = i + 1
                 s = clock()
                 try:
                     await call(reqs[i], timeout=timeout)
                 except grpc.aio.AioRpcError as e:
-                    state["errors"] += 1
-                    if not state["first"]:
-                        state["first"] = f"{e.code().name}: {e.details()}"
+                    state.error(e)
                     continue
                 append(clock() - s)
 
@@ -136,7 +148,7 @@ async def run_unary(
         await asyncio.gather(*(client(w) for w in range(args.clients)))
         el, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         r = summarize(name, lats, el, cpu)
-        r.errors, r.first_error = int(state["errors"]), str(state["first"])
+        r.errors, r.first_error = state.errors, state.first
         return r
     finally:
         await asyncio.gather(*(c.close() for c in chans))
@@ -249,23 +261,21 @@ async def watch_fanout(args: argparse.Namespace) -> Result:
 
         value = b"v" * args.val_size
         stubs = [pb_grpc.KVStub(c).Put for c in put_chans]
-        state = {"next": 0, "errors": 0}
-        first_err = [""]
+        state = _Progress()
 
         async def putter(c: int) -> None:
             call = stubs[c % len(stubs)]
             while True:
-                i = state["next"]
+                i = state.next
                 if i >= puts:
                     return
-                state["next"] = i + 1
+                state.next = i + 1
                 k = WATCH_PREFIX + str(i).zfill(args.key_size).encode()
                 v = str(time.time_ns()).encode() + value
                 try:
                     await call(pb.PutRequest(key=k, value=v), timeout=args.timeout)
                 except grpc.aio.AioRpcError as e:
-                    state["errors"] += 1
-                    first_err[0] = first_err[0] or f"{e.code().name}: {e.details()}"
+                    state.error(e)
 
         cpu0, t0 = cpu_seconds(), time.perf_counter()
         await asyncio.gather(*(putter(c) for c in range(args.clients)))
@@ -276,7 +286,7 @@ async def watch_fanout(args: argparse.Namespace) -> Result:
         cpu = cpu_seconds() - cpu0
         el = (last_event or time.perf_counter()) - t0
         r = summarize("watch-fanout", lat, el, cpu)
-        r.ops, r.errors, r.first_error = puts, state["errors"], first_err[0]
+        r.ops, r.errors, r.first_error = puts, state.errors, state.first
         r.client_cpu_ms_per_op = round(cpu * 1000 / puts, 4)
         r.events = events
         if el > 0:

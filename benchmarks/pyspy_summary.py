@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rate", type=float, default=0.0, help="py-spy -r (samples/s)")
     ap.add_argument("--duration", type=float, default=0.0, help="py-spy -d (seconds)")
     ap.add_argument("--ops-per-sec", type=float, default=0.0)
+    ap.add_argument("--callers", metavar="LEAF",
+                    help="instead: the innermost Python frames under which LEAF (e.g. 'write "
+                         "(libc') is on top of the stack")
     a = ap.parse_args(argv)
     self_c: dict[str, Counter[str]] = {}
     incl_c: dict[str, Counter[str]] = {}
@@ -54,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
             self_c.setdefault(kind, Counter())[func(frames[-1])] += cnt
             for fn in {func(x) for x in frames if ".py:" in x}:  # Python frames only
                 incl_c.setdefault(kind, Counter())[fn] += cnt
+    if a.callers:
+        print_callers(a.raw, a.callers, a.top)
+        return
     grand = sum(totals.values())
     ops = a.ops_per_sec * a.duration
     per_op = (1e6 / a.rate / ops) if a.rate and ops else 0.0
@@ -75,6 +81,22 @@ def main(argv: list[str] | None = None) -> None:
                 shown += 1
                 if shown >= a.top:
                     break
+
+
+def print_callers(raw: str, leaf: str, top: int) -> None:
+    by: Counter[str] = Counter()
+    with open(raw) as f:
+        for line in f:
+            stack, _, n = line.rstrip("\n").rpartition(" ")
+            frames = stack.split(";")
+            if not n.isdigit() or not frames[-1].startswith(leaf):
+                continue
+            py = [func(x) for x in frames if ".py:" in x]
+            by[" <- ".join(reversed(py[-3:])) or "(no Python frame)"] += int(n)
+    total = sum(by.values())
+    print(f"{total} samples with {leaf!r} on top")
+    for k, v in by.most_common(top):
+        print(f"{100 * v / max(total, 1):5.1f}%  {k}")
 
 
 if __name__ == "__main__":

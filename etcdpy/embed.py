@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -37,11 +38,17 @@ from etcdpy.server.apply_lease import LeaseTable
 from etcdpy.server.etcdserver import EtcdServer, ServerSettings
 from etcdpy.server.node import RaftNode
 from etcdpy.server.quota import Quota
+from etcdpy.server.snapshots import (
+    BackendSnapshotSource,
+    SnapshotInstaller,
+    recover_on_start,
+)
 from etcdpy.server.transport import NullTransport, Transport
 from etcdpy.storage.backend import Backend
 from etcdpy.storage.env import WriterThread
 from etcdpy.storage.layout import DataDirLayout
 from etcdpy.storage.wal import WalStore
+from etcdpy.util.failpoints import Failpoints
 
 START_TIMEOUT = 30.0
 SNAPSHOT_CATCH_UP_ENTRIES = 5000
@@ -164,13 +171,17 @@ async def start(
     logger: Logger,
     *,
     transport: Callable[[int], Transport] | None = None,
+    failpoints: Failpoints | None = None,
 ) -> Etcd:
     """Start a member and return once it serves clients (etcd's ``embed.StartEtcd``).
 
     ``transport(member_id)`` builds the peer transport (tests: ``InmemNetwork.transport``);
-    the default is a member alone, with nobody to talk to.
+    the default is a member alone, with nobody to talk to. ``failpoints`` (default: built
+    once from ``ETCDPY_FAILPOINTS``) is the one instance shared by the WAL, the raft driver
+    and the applier, so crash tests can stop the member at etcd's named points.
     """
     loop = asyncio.get_running_loop()
+    fp = failpoints if failpoints is not None else Failpoints.from_env()
     lg = logger
     layout = DataDirLayout.of(config.data_dir)
     fsync = not config.unsafe_no_fsync
@@ -192,9 +203,21 @@ async def start(
                 fsync=fsync,
                 max_snapshots=config.max_snapshots,
                 keep_entries=SNAPSHOT_CATCH_UP_ENTRIES,
+                failpoints=fp,
             ),
         )
         closers.append(lambda: on(wal_writer, wal.close))
+        # A raft snapshot received before a crash may still wait to be installed (or be
+        # half swapped in): resolve it before the backend opens (server.snapshots rule 3).
+        recovered = await on(
+            kv_writer,
+            recover_on_start,
+            layout.member,
+            wal.snapshot_metadata().index,
+            fsync,
+        )
+        if recovered != "none":
+            lg.info("recovered received snapshot backend", {"action": recovered})
         backend: Backend = await on(
             kv_writer, lambda: Backend(layout.kv, unsafe_no_fsync=config.unsafe_no_fsync)
         )
@@ -227,7 +250,7 @@ async def start(
         with backend.read_txn() as r:
             leases.load(r, kv)
         quota = Quota(backend.db_size_in_use, config.quota_backend_bytes)
-        applier = Applier(backend, kv, leases, cluster, quota=quota)
+        applier = Applier(backend, kv, leases, cluster, quota=quota, failpoints=fp)
 
         raft_cfg = RaftConfig(
             id=cluster.local_id,
@@ -238,6 +261,10 @@ async def start(
             max_size_per_msg=1 << 20,
             max_inflight_msgs=512,
             max_uncommitted_entries_size=1 << 30,
+            # Replay committed entries after the snapshot only: the snapshot's ConfState
+            # already holds the conf changes before it (the WAL keeps older entries too,
+            # for slow followers, and they must not be applied to the tracker twice).
+            applied=min(wal.snapshot_metadata().index, hs.commit),
             rng=Random(),
         )
         rawnode = RawNode(raft_cfg, wal)
@@ -300,8 +327,16 @@ async def start(
             logger=lg,
             hard_state=hs,
             conf_state=cs if cs.voters else None,
+            failpoints=fp,
         )
         server.attach(node)
+        server.snapshot_installer = SnapshotInstaller(layout.member, fsync=fsync, failpoints=fp)
+        attach_snapshots = getattr(tr, "attach_snapshots", None)
+        if attach_snapshots is not None:
+            attach_snapshots(
+                BackendSnapshotSource(layout.member, backend, server.run_read),
+                server.snapshot_installer,
+            )
         etcd = Etcd(config=config, server=server, node=node, logger=lg)
         etcd._closers = closers
         closers.append(tr.close)
@@ -354,6 +389,7 @@ async def _start_client_listeners(etcd: Etcd, metrics: MetricsRegistry) -> None:
     --listen-client-urls URL, or gRPC alone there plus HTTP on --listen-client-http-urls."""
     from etcdpy.api.serve import serve_client
     from etcdpy.api.v3.common import ApiContext, ClientAPIOptions
+    from etcdpy.transport.tls import grpc_tls_unsupported
 
     cfg = etcd.config
     opts = ClientAPIOptions(
@@ -365,18 +401,50 @@ async def _start_client_listeners(etcd: Etcd, metrics: MetricsRegistry) -> None:
         grpc_keepalive_timeout=cfg.grpc_keepalive_timeout,
     )
     api = ApiContext(etcd.server, opts, registry=metrics)
-    split = bool(cfg.listen_client_http_urls)
+    tls = _client_tls(etcd)
+    # grpc can own the client port only when HTTP has its own URL and grpc can apply every
+    # TLS check asked for (CRL, allowed CN/hostname...); otherwise the mux serves it.
+    split = bool(cfg.listen_client_http_urls) and (
+        tls is None or grpc_tls_unsupported(tls.tls_info()) is None
+    )
     plan = [(str(u), "grpc" if split else "mux") for u in cfg.listen_client_urls]
     plan += [(str(u), "http") for u in cfg.listen_client_http_urls]
     for url, mode in plan:
         try:
-            lst = await serve_client(url, api, logger=etcd.logger, mode=mode)  # type: ignore[arg-type]
+            lst = await serve_client(
+                url,
+                api,
+                logger=etcd.logger,
+                mode=mode,
+                tls=tls,  # type: ignore[arg-type]
+            )
         except OSError as exc:
             raise StartError(f"listen tcp {url}: {exc.strerror or exc}") from exc
         except (NotImplementedError, ValueError) as exc:
             raise StartError(f"cannot serve {url}: {exc}") from exc
         etcd._listeners.append(lst)
         etcd.client_addresses.append(f"{lst.address[0]}:{lst.address[1]}")
+
+
+def _client_tls(etcd: Etcd) -> Any:
+    """etcd's ClientTLSInfo with --auto-tls applied (certs under <data-dir>/fixtures/client);
+    None when the client URLs are served without TLS."""
+    from etcdpy.api.serve import ClientTLS
+    from etcdpy.config.tls_names import openssl_cipher_string
+    from etcdpy.transport.tls import apply_auto_tls, client_tls_info
+
+    cfg = etcd.config
+    info = client_tls_info(cfg, openssl_cipher_string)
+    info = apply_auto_tls(
+        info,
+        cfg.auto_tls,
+        os.path.join(cfg.data_dir, "fixtures", "client"),
+        [u.hostname for u in cfg.listen_client_urls],
+        cfg.self_signed_cert_validity,
+        etcd.logger,
+        side="client",
+    )
+    return None if info.empty() else ClientTLS.from_info(info)
 
 
 def run(config: ServerConfig, logger: Logger) -> int:

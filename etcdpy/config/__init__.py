@@ -144,6 +144,16 @@ def _check_support(cfg: ServerConfig, values: Mapping[str, Any], notices: list[L
             notices.append(
                 LogNotice("warn", "flag has no effect in etcdpy; ignoring", {"flag": f"--{name}"})
             )
+    if values.get("enable-v2"):
+        # etcd 3.5 serves the v2 API under /v2/ with --enable-v2; etcdpy accepts the flag (so
+        # configuration files written for etcd keep working) but has no v2 store
+        notices.append(
+            LogNotice(
+                "warn",
+                "etcdpy does not serve the v2 API; --enable-v2 is ignored (/v2/* answers 404)",
+                {"flag": "--enable-v2"},
+            )
+        )
 
 
 def parse_config(

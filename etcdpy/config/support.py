@@ -30,7 +30,6 @@ UNSUPPORTED_FLAGS: frozenset[str] = frozenset(
         "force-new-cluster",
         "socket-reuse-port",
         "socket-reuse-address",
-        "listen-client-http-urls",
         "listen-metrics-urls",
         "experimental-memory-mlock",
         "experimental-bootstrap-defrag-threshold-megabytes",
@@ -44,18 +43,15 @@ UNSUPPORTED_FLAGS: frozenset[str] = frozenset(
         "experimental-downgrade-check-time",
         # security
         "auth-token",
-        "client-crl-file",
         "peer-crl-file",
         "client-cert-allowed-hostname",
         "peer-cert-allowed-cn",
         "peer-cert-allowed-hostname",
         "experimental-peer-skip-client-san-verification",
-        "self-signed-cert-validity",
         "tls-min-version",
         "tls-max-version",
         # observability
         "metrics",
-        "enable-pprof",
         "enable-log-rotation",
         "log-rotation-config-json",
         "experimental-enable-distributed-tracing",
@@ -75,5 +71,8 @@ NOOP_FLAGS: frozenset[str] = frozenset(
         "experimental-compaction-sleep-interval",
         "raft-read-timeout",
         "raft-write-timeout",
+        # Go's runtime profiler (/debug/pprof/*): there is no Go runtime to profile; the
+        # endpoints are not served (404) and a warning says so
+        "enable-pprof",
     }
 )

@@ -562,6 +562,17 @@ class KVStore:
     def backend(self) -> Backend:
         return self._backend
 
+    def reload(self) -> None:
+        """Re-read the revisions after the backend was replaced under this store (a raft
+        snapshot installed, ``server.snapshots``); writer thread, no write in progress."""
+        self._pending = None
+        with self._backend.read_txn() as r:
+            raw = r.unsafe_get(BUCKET_META, META_MVCC_REV)
+        cur, comp, fin = _REVS.unpack(raw) if raw else INITIAL_REVS
+        self._current = int(cur)
+        self._compact = int(comp)
+        self._finished = int(fin)
+
     @property
     def current_revision(self) -> int:
         """The latest committed revision (etcd ``Rev``)."""

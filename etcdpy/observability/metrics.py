@@ -113,12 +113,16 @@ class MetricsRegistry:
             fam = self._families[name]
             out.append(f"# HELP {name} {fam.help}")
             out.append(f"# TYPE {name} {fam.type}")
-            for labels, value in fam.samples():
-                if fam.labelnames:
-                    lbl = ",".join(
-                        f'{k}="{_escape(v)}"' for k, v in zip(fam.labelnames, labels, strict=False)
-                    )
-                    out.append(f"{name}{{{lbl}}} {_fmt(value)}")
-                else:
-                    out.append(f"{name} {_fmt(value)}")
+            if not fam.labelnames:
+                out.extend(f"{name} {_fmt(value)}" for _, value in fam.samples())
+                continue
+            # client_golang's exposition: label pairs sorted by name, samples by those pairs
+            # (scrapers and tests grep for e.g. grpc_server_handled_total{grpc_code=...,...})
+            rows = sorted(
+                (sorted(zip(fam.labelnames, labels, strict=False)), value)
+                for labels, value in fam.samples()
+            )
+            for pairs, value in rows:
+                lbl = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
+                out.append(f"{name}{{{lbl}}} {_fmt(value)}")
         return "\n".join(out) + "\n"

@@ -10,6 +10,10 @@ Runs on the KV writer thread only (ARCHITECTURE 3.4, 3.5 step 7). Rules:
    never diverge because one of them skipped an entry.
 4. Nothing here touches asyncio. Results (responses, watch events, membership news) are
    returned to the loop, which publishes them after the commit (3.5 step 8).
+
+Failpoints (etcd's names, crash tests arm them): ``beforeApplyOneEntryNormal`` and
+``beforeApplyOneConfChange`` before each entry, ``beforeCommit`` before the batch's KV
+commit, ``afterCommit`` after it (before the loop publishes anything or wakes a waiter).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from etcdpy.raft.types import ConfState, Entry, EntryType
 from etcdpy.server import apply_cluster, apply_kv, apply_lease
 from etcdpy.server.apply_lease import LeaseTable
 from etcdpy.storage.backend import BUCKET_ALARM, Backend, WriteTxn
+from etcdpy.util.failpoints import Failpoints
 
 ALARM_NONE = 0
 ALARM_NOSPACE = 1
@@ -72,7 +77,9 @@ class Applier:
         cluster: RaftCluster,
         *,
         quota: QuotaLike | None = None,
+        failpoints: Failpoints | None = None,
     ) -> None:
+        self._fp = failpoints if failpoints is not None else Failpoints()
         self.backend = backend
         self.kv = kv
         self.leases = leases
@@ -100,13 +107,16 @@ class Applier:
             out.revision = self.kv.current_revision
             out.compact_revision = self.kv.compact_revision
             return out
+        hit = self._fp.hit
         wtxn = self.backend.write_txn()
         try:
             for e in todo:
                 if e.type == EntryType.NORMAL:
+                    hit("beforeApplyOneEntryNormal")
                     if e.data:
                         self._apply_normal(wtxn, e, out)
                 else:
+                    hit("beforeApplyOneConfChange")
                     cc = decode_conf_change(e.type, e.data)
                     res = apply_cluster.apply_conf_change(self.cluster, wtxn, cc)
                     rid = apply_cluster.conf_change_id(cc)
@@ -114,6 +124,7 @@ class Applier:
                         out.results.append((rid, res))
             last = todo[-1]
             wtxn.set_consistent_index(last.index, last.term)
+            hit("beforeCommit")
             wtxn.commit()
         except BaseException:
             wtxn.abort()
@@ -123,6 +134,7 @@ class Applier:
         out.term = last.term
         out.revision = self.kv.current_revision
         out.compact_revision = self.kv.compact_revision
+        hit("afterCommit")
         return out
 
     def _apply_normal(self, wtxn: WriteTxn, e: Entry, out: ApplyBatch) -> None:

@@ -51,10 +51,12 @@ from etcdpy.server.apply import ALARM_CORRUPT, ALARM_NOSPACE, Applier, ApplyBatc
 from etcdpy.server.apply_lease import LeaseTable
 from etcdpy.server.compactor import run_compactor
 from etcdpy.server.facade import AuthInfo, WatchStream
+from etcdpy.server.logger import LoggerLike
 from etcdpy.server.metrics import ServerMetrics
 from etcdpy.server.node import RaftNode
 from etcdpy.server.quota import Quota
 from etcdpy.server.read_index import AppliedWaiter, ReadIndexer
+from etcdpy.server.snapshots import SnapshotInstaller
 from etcdpy.server.wait import Wait
 from etcdpy.server.watch import WatchServer
 from etcdpy.util.ids import Generator
@@ -69,13 +71,6 @@ LEASE_EXPIRY_INTERVAL = 0.5
 EXPIRE_INTERVAL = 0.1
 INLINE_RANGE_LIMIT = 100
 """Ranges over a key range read on the loop only up to this limit (one-key gets always)."""
-
-
-class LoggerLike(Protocol):
-    def info(self, msg: str, fields: Any = None, **kw: object) -> None: ...
-    def warn(self, msg: str, fields: Any = None, **kw: object) -> None: ...
-    def error(self, msg: str, fields: Any = None, **kw: object) -> None: ...
-    def debug(self, msg: str, fields: Any = None, **kw: object) -> None: ...
 
 
 class ServerEvents(Protocol):
@@ -164,6 +159,8 @@ class EtcdServer:
         self._snapshotter = snapshotter
         self._snap_index = applier.consistent_index
         self._snapshotting = False
+        self.snapshot_installer: SnapshotInstaller | None = None
+        """Set by ``embed``: installs backends received with raft snapshots."""
         self.settings = settings
         self._log = logger
         self._events: ServerEvents = events or QuietEvents()
@@ -193,6 +190,9 @@ class EtcdServer:
         # Defragment closes and reopens the KV environment: no read may run meanwhile.
         self._defrag_done: asyncio.Event | None = None
         self._thread_reads = 0
+        self._applying = False
+        self._apply_queue: list[Entry] = []
+        self._apply_conf: dict[int, ConfState] = {}
         self._reads_idle = asyncio.Event()
         self._reads_idle.set()
 
@@ -221,19 +221,44 @@ class EtcdServer:
     # ------------------------------------------------------------------ RaftApplication
 
     def apply(self, entries: Sequence[Entry], conf_states: dict[int, ConfState]) -> None:
-        cf = self._kv_writer.submit(self.applier.apply_batch, entries, conf_states)
-        fut = asyncio.wrap_future(cf, loop=self._loop)
-        fut.add_done_callback(self._on_applied)
+        """Hand committed entries to the KV writer thread, in order.
 
-    def _on_applied(self, fut: asyncio.Future[ApplyBatch]) -> None:
-        if fut.cancelled():
+        Group apply: while one batch is being applied (its KV commit flushing), later
+        entries wait here and go together in the next batch, so one KV transaction and
+        one flush cover all of them instead of each queueing its own behind the first.
+        """
+        if self._applying:
+            self._apply_queue.extend(entries)
+            self._apply_conf.update(conf_states)
             return
-        exc = fut.exception()
+        self._start_apply(entries, conf_states)
+
+    def _start_apply(self, entries: Sequence[Entry], conf_states: dict[int, ConfState]) -> None:
+        self._applying = True
+        cf = self._kv_writer.submit(self.applier.apply_batch, entries, conf_states)
+        cf.add_done_callback(self._applied_threadsafe)
+
+    def _applied_threadsafe(self, cf: CFuture[ApplyBatch]) -> None:
+        """On the KV writer thread: one loop wake-up per batch."""
+        try:
+            self._loop.call_soon_threadsafe(self._on_applied, cf)
+        except RuntimeError:  # the loop is closed: the member is gone
+            pass
+
+    def _on_applied(self, cf: CFuture[ApplyBatch]) -> None:
+        self._applying = False
+        if cf.cancelled():
+            return
+        exc = cf.exception()
         if exc is not None:
             self.on_fatal(exc)
             return
+        if self._apply_queue and not self._stopped:
+            queued, self._apply_queue = self._apply_queue, []
+            conf, self._apply_conf = self._apply_conf, {}
+            self._start_apply(queued, conf)
         try:
-            self._publish_applied(fut.result())
+            self._publish_applied(cf.result())
         except Exception as err:  # a bug here would leave waiters hanging: stop instead
             self.on_fatal(err)
 
@@ -283,7 +308,43 @@ class EtcdServer:
             self._snapshotting = False
 
     async def apply_snapshot(self, snap: Snapshot) -> None:
-        raise NotImplementedError("snapshot install is not implemented yet")
+        """Install the leader's backend staged for ``snap`` (``server.snapshots`` rule 3):
+        readers are gated off as for a defragment, the swap and the rebuild run on the KV
+        writer thread after every earlier apply, then the new state is published here."""
+        inst = self.snapshot_installer
+        if inst is None:
+            raise NotImplementedError("snapshot install is not configured")
+        await self._read_gate()
+        done = asyncio.Event()
+        self._defrag_done = done
+        try:
+            await self._reads_idle.wait()
+            cf = self._kv_writer.submit(
+                inst.install_on_kv_thread,
+                snap,
+                self.kv.backend,
+                self.kv,
+                self.leases,
+                self.cluster,
+                self.applier,
+            )
+            res = await asyncio.wrap_future(cf, loop=self._loop)
+        finally:
+            self._defrag_done = None
+            done.set()
+        self.revision = res.revision
+        self.compact_revision = res.compact_revision
+        # The installed backend may be ahead of the snapshot (and of this WAL's log): count
+        # the next --snapshot-count entries from there, so the next raft snapshot is taken at
+        # an index the WAL holds.
+        self._snap_index = max(self._snap_index, snap.metadata.index, res.consistent_index)
+        self.watch_server.hub.restore(res.revision)
+        self.watch_server._sync_needed.set()
+        self.applied.applied_to(res.consistent_index)
+        self._log.info(
+            "applied snapshot",
+            {"snapshot-index": snap.metadata.index, "consistent-index": res.consistent_index},
+        )
 
     def on_read_states(self, states: Sequence[ReadState]) -> None:
         if self._read_indexer is not None:

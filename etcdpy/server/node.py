@@ -16,6 +16,9 @@ Rules (ARCHITECTURE 3.5, etcd's Ready contract):
    overlaps that apply. Conf changes are applied to the raft core here, in log order.
 4. An exception from the WAL stops the member (etcd's ``lg.Fatal``): a member that cannot
    persist must not keep voting or acknowledging.
+
+Failpoints (etcd's names): ``raftBeforeLeaderSend`` / ``raftBeforeFollowerSend`` before the
+messages of a Ready go out (after its save), ``raftBeforeAdvance`` before ``advance``.
 """
 
 from __future__ import annotations
@@ -43,11 +46,8 @@ from etcdpy.raft.types import (
     SoftState,
     StateType,
 )
-
-
-class LoggerLike(Protocol):
-    def error(self, msg: str, fields: Any = None, **kw: object) -> None: ...
-    def debug(self, msg: str, fields: Any = None, **kw: object) -> None: ...
+from etcdpy.server.logger import LoggerLike
+from etcdpy.util.failpoints import Failpoints
 
 
 class RawNodeLike(Protocol):
@@ -140,7 +140,9 @@ class RaftNode:
         logger: LoggerLike,
         hard_state: HardState | None = None,
         conf_state: ConfState | None = None,
+        failpoints: Failpoints | None = None,
     ) -> None:
+        self._fp = failpoints if failpoints is not None else Failpoints()
         self._rn = rawnode
         self._wal = wal
         self._wal_writer = wal_writer
@@ -232,7 +234,13 @@ class RaftNode:
                     break
                 self._feed()
                 while self._rn.has_ready() and not self._stopped:
-                    await self._handle_ready(self._rn.ready())
+                    rd = self._rn.ready()
+                    await self._handle_ready(rd)
+                    if len(rd.entries) > 1 and self._proposals:
+                        # Under concurrent load: let the loop take in the requests that
+                        # are already readable before cutting the next Ready, so one WAL
+                        # fsync and one apply commit cover more of them (group commit).
+                        await asyncio.sleep(0)
                     self._feed()
         except BaseException as exc:
             if not isinstance(exc, asyncio.CancelledError):
@@ -318,6 +326,8 @@ class RaftNode:
             st.vote = rd.hard_state.vote
             st.commit = rd.hard_state.commit
         if rd.messages:
+            lead = st.raft_state == StateType.LEADER
+            self._fp.hit("raftBeforeLeaderSend" if lead else "raftBeforeFollowerSend")
             self._transport.send(rd.messages)
         if snap is not None:
             st.conf_state = snap.metadata.conf_state
@@ -333,6 +343,7 @@ class RaftNode:
             self._app.apply(rd.committed_entries, conf_states)
         if rd.read_states:
             self._app.on_read_states(rd.read_states)
+        self._fp.hit("raftBeforeAdvance")
         self._rn.advance(rd)
         self._maybe_campaign_alone()
 

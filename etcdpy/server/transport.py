@@ -8,6 +8,13 @@ tests (``InmemNetwork``) implement it. Rules:
    ``rafthttp`` does. Raft retries on its own schedule.
 2. Messages arriving from peers are handed to ``RaftSink.step`` on the event loop thread;
    the driver queues them and steps them in its next iteration.
+3. ``MsgSnap`` travels with the member's state (``server.snapshots``). A transport that
+   can carry it has ``attach_snapshots(source, sink)`` (``embed`` calls it when present).
+   For each ``MsgSnap`` it must: ``out = await source.open(m.snapshot.metadata)`` on the
+   sender, stream ``out.header`` + ``out.chunks()`` to the receiver, ``await out.close()``;
+   on the receiver ``await sink.receive(header, chunks)`` and only when that returned,
+   ``RaftSink.step(m)``; then the sender reports ``report_snapshot(to, failed)`` (and
+   ``report_unreachable`` on failure). ``InmemNetwork`` does exactly this.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-from etcdpy.raft.types import Message
+from etcdpy.raft.types import Message, MessageType
+from etcdpy.server.snapshots import SnapshotPayloadSink, SnapshotPayloadSource
 
 
 class RaftSink(Protocol):
@@ -77,6 +85,11 @@ class InmemNetwork:
     def __init__(self) -> None:
         self._sinks: dict[int, RaftSink] = {}
         self._cut: set[int] = set()
+        self._snap_sources: dict[int, SnapshotPayloadSource] = {}
+        self._snap_sinks: dict[int, SnapshotPayloadSink] = {}
+        self._snap_tasks: dict[asyncio.Task[None], tuple[int, int]] = {}
+        self.snapshots_sent = 0
+        self.last_snapshot_error: BaseException | None = None
 
     def transport(self, member_id: int) -> InmemTransport:
         return InmemTransport(self, member_id)
@@ -92,6 +105,14 @@ class InmemNetwork:
 
     def _unregister(self, member_id: int) -> None:
         self._sinks.pop(member_id, None)
+        self._snap_sources.pop(member_id, None)
+        self._snap_sinks.pop(member_id, None)
+        for task, ends in list(self._snap_tasks.items()):
+            if member_id in ends:
+                task.cancel()
+
+    def _reachable(self, src: int, dst: int) -> bool:
+        return dst in self._sinks and src not in self._cut and dst not in self._cut
 
     def _deliver(self, src: int, m: Message) -> None:
         dst = self._sinks.get(m.to)
@@ -100,7 +121,45 @@ class InmemNetwork:
             if me is not None:
                 me.report_unreachable(m.to)
             return
+        if m.type == MessageType.MsgSnap and src in self._snap_sources:
+            task = asyncio.get_running_loop().create_task(self._send_snapshot(src, m))
+            self._snap_tasks[task] = (src, m.to)
+            task.add_done_callback(lambda t: self._snap_tasks.pop(t, None))
+            return
         dst.step(m)
+
+    async def _send_snapshot(self, src: int, m: Message) -> None:
+        """``MsgSnap`` with its backend payload (server.snapshots rule 2): stage the payload
+        on the receiver, then step the message there, then report to the sender's raft."""
+        source = self._snap_sources.get(src)
+        ok = False
+        try:
+            sink = self._snap_sinks.get(m.to)
+            if (
+                source is not None
+                and sink is not None
+                and m.snapshot is not None
+                and self._reachable(src, m.to)
+            ):
+                out = await source.open(m.snapshot.metadata)
+                try:
+                    await sink.receive(out.header, out.chunks())
+                finally:
+                    await out.close()
+                dst = self._sinks.get(m.to)
+                if dst is not None and self._reachable(src, m.to):
+                    dst.step(m)
+                    ok = True
+        except Exception as exc:
+            self.last_snapshot_error = exc
+            ok = False
+        me = self._sinks.get(src)
+        if me is not None:
+            if not ok:
+                me.report_unreachable(m.to)
+            me.report_snapshot(m.to, not ok)
+        if ok:
+            self.snapshots_sent += 1
 
 
 class InmemTransport:
@@ -110,6 +169,11 @@ class InmemTransport:
 
     def start(self, sink: RaftSink) -> None:
         self._net._register(self._id, sink)
+
+    def attach_snapshots(self, source: SnapshotPayloadSource, sink: SnapshotPayloadSink) -> None:
+        """Carry backend payloads with ``MsgSnap`` (from and to this member)."""
+        self._net._snap_sources[self._id] = source
+        self._net._snap_sinks[self._id] = sink
 
     def send(self, messages: Sequence[Message]) -> None:
         loop = asyncio.get_running_loop()

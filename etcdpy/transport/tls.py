@@ -19,6 +19,14 @@ Rules:
    ``checked_protocol_factory`` to run the check before the real protocol sees a byte.
 5. Python 3.11 exposes only the verified *leaf* of the client's chain, so CRL checks cover
    the leaf (etcd checks every certificate the client sent).
+6. Certificate and key files are re-read when they change (etcd reloads them on every
+   handshake), so rotation needs no restart.
+
+Serving TLS on the one client port (``cmux.ClientMux``): asyncio/uvloop terminate TLS
+(``create_server(ssl=server_ssl_context(info))``), ``checked_protocol_factory`` runs
+``conn_check(info)`` before the sniffer sees a byte, and the sniffer routes the decrypted
+stream as without TLS; ``common_name(transport.get_extra_info("ssl_object"))`` is the CN
+that auth needs. Measured cost: benchmarks/tls_mux.md.
 """
 
 from __future__ import annotations
@@ -28,8 +36,9 @@ import datetime
 import ipaddress
 import os
 import secrets
+import socket
 import ssl
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -279,13 +288,24 @@ def _versions(ctx: ssl.SSLContext, info: TLSInfo) -> None:
 
 
 def server_ssl_context(
-    info: TLSInfo, *, alpn: tuple[str, ...] = DEFAULT_SERVER_ALPN
+    info: TLSInfo, *, alpn: tuple[str, ...] = DEFAULT_SERVER_ALPN, reload: bool = True
 ) -> ssl.SSLContext:
     """The context a TLS listener (client or peer URL) serves with; see rules 2-3.
 
-    CRL, allowed CN and allowed hostname are not in the context: run ``conn_check(info)``
-    on each accepted connection (``checked_protocol_factory`` does that).
+    ``reload``: etcd re-reads the certificate and key on every handshake (GetCertificate),
+    so rotated files take effect without a restart. Here an SNI callback (OpenSSL calls it
+    for every ClientHello, with or without SNI) stats both files and, when they changed,
+    switches the connection to a context built from the new files (two stat calls per
+    handshake otherwise). CRL, allowed CN and allowed hostname are not in the context: run
+    ``conn_check(info)`` on each accepted connection (``checked_protocol_factory``).
     """
+    ctx = _build_server_context(info, alpn)
+    if reload:
+        ctx.sni_callback = _CertReloader(info, alpn, ctx)
+    return ctx
+
+
+def _build_server_context(info: TLSInfo, alpn: tuple[str, ...]) -> ssl.SSLContext:
     if info.empty():
         raise ValueError("KeyFile and CertFile must both be present")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -303,6 +323,40 @@ def server_ssl_context(
         ctx.set_alpn_protocols(list(alpn))
     ctx.options |= ssl.OP_NO_COMPRESSION
     return ctx
+
+
+class _CertReloader:
+    """SNI callback: serve the current certificate files (etcd's per-handshake reload)."""
+
+    __slots__ = ("_alpn", "_ctx", "_info", "_stamp")
+
+    def __init__(self, info: TLSInfo, alpn: tuple[str, ...], ctx: ssl.SSLContext) -> None:
+        self._info = info
+        self._alpn = alpn
+        self._ctx = ctx
+        self._stamp = self._files_stamp()
+
+    def _files_stamp(self) -> tuple[int, ...]:
+        out: list[int] = []
+        for path in (self._info.cert_file, self._info.key_file):
+            try:
+                st = os.stat(path)
+            except OSError:
+                return ()
+            out += (st.st_mtime_ns, st.st_size, st.st_ino)
+        return tuple(out)
+
+    def __call__(self, obj: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext) -> None:
+        stamp = self._files_stamp()
+        if stamp and stamp != self._stamp:
+            try:
+                self._ctx = _build_server_context(self._info, self._alpn)
+            except (OSError, ssl.SSLError, ValueError):
+                return None  # half-written files: keep serving the previous pair
+            self._stamp = stamp
+        if obj.context is not self._ctx:
+            obj.context = self._ctx
+        return None
 
 
 def client_ssl_context(
@@ -519,7 +573,128 @@ def checked_protocol_factory(
     return lambda: _Checked(factory, check, on_reject)
 
 
-def with_self_cert(info: TLSInfo, auto: TLSInfo) -> TLSInfo:
-    """--auto-tls / --peer-auto-tls: the generated pair replaces an empty ``info``'s files,
-    keeping its other settings (client-cert-auth, CRL, ciphers)."""
-    return replace(info, cert_file=auto.cert_file, key_file=auto.key_file, self_cert=True)
+class _WarnLogger(_InfoLogger, Protocol):
+    def warn(self, msg: str, fields: Mapping[str, object] | None = None, **kw: object) -> None: ...
+
+
+def log_rejected(logger: _WarnLogger) -> Callable[[str, object], None]:
+    """An ``on_reject`` for ``checked_protocol_factory`` that logs etcd's handshake-failure
+    line ("rejected connection", remote-addr, error)."""
+
+    def on_reject(reason: str, peername: object) -> None:
+        addr = peername
+        if isinstance(peername, tuple) and len(peername) >= 2:
+            addr = f"{peername[0]}:{peername[1]}"
+        logger.warn("rejected connection", {"remote-addr": str(addr), "error": reason})
+
+    return on_reject
+
+
+def apply_auto_tls(
+    info: TLSInfo,
+    enabled: bool,
+    dirpath: str,
+    hosts: Iterable[str],
+    validity_years: int = 1,
+    logger: _WarnLogger | None = None,
+    *,
+    side: str = "client",
+) -> TLSInfo:
+    """etcd's Config.ClientSelfCert / PeerSelfCert for --auto-tls / --peer-auto-tls.
+
+    Given certificates win ("ignoring client auto TLS since certs given"). Otherwise the
+    whole TLSInfo is *replaced* by the self-signed pair, keeping only the cipher suites (etcd
+    drops --client-cert-auth, CA and CRL then, too). ``dirpath`` is
+    ``<data-dir>/fixtures/client`` or ``.../peer``; ``hosts`` the listen URLs' ``host:port``.
+    """
+    if not enabled:
+        return info
+    if not info.empty():
+        if logger is not None:
+            logger.warn(f"ignoring {side} auto TLS since certs given")
+        return info
+    auto = self_signed_cert(dirpath, hosts, validity_years, logger, client_auth=side == "peer")
+    return replace(auto, cipher_suites=info.cipher_suites)
+
+
+Lookup = Callable[[str], Awaitable[list[str]]]
+
+
+async def _lookup_addr(ip: str) -> list[str]:
+    """Reverse lookup (PTR names) of ``ip``, as Go's net.LookupAddr."""
+    loop = asyncio.get_running_loop()
+    try:
+        name, _ = await loop.getnameinfo((ip, 0), socket.NI_NAMEREQD)
+    except (OSError, socket.gaierror):
+        return []
+    return [name]
+
+
+async def _lookup_host(name: str) -> list[str]:
+    """Forward lookup of ``name`` to address strings, as Go's net.LookupHost."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _go_quote_list(items: list[str]) -> str:
+    return "[" + " ".join(f'"{i}"' for i in items) + "]"
+
+
+async def check_cert_san(
+    cert: PeerCert | None,
+    remote_host: str,
+    lookup_addr: Lookup = _lookup_addr,
+    lookup_host: Lookup = _lookup_host,
+) -> str | None:
+    """etcd's checkSAN on peer listeners: the client certificate's SANs must cover the
+    address the connection came from (IP SAN, or a DNS SAN that the remote IP's PTR names
+    match — ``*.`` suffixes too — or that resolves to the remote IP). A certificate without
+    SANs passes. Returns the refusal reason or None. Skipped with
+    --experimental-peer-skip-client-san-verification."""
+    if not cert:
+        return None
+    sans = cert.get("subjectAltName", ())
+    ips = [str(v).strip() for k, v in sans if k == "IP Address"]
+    dns = [str(v) for k, v in sans if k == "DNS"]
+    if not ips and not dns:
+        return None
+    if ips:
+        if cert_matches_hostname(cert, remote_host):
+            return None
+        if not dns:
+            return f"x509: certificate is valid for {', '.join(ips)}, not {remote_host}"
+    wildcards = [d[1:] for d in dns if d.startswith("*.")]
+    names = [d for d in dns if not d.startswith("*.")]
+    err = ""
+    try:
+        for ptr in await lookup_addr(remote_host):
+            ptr = ptr.rstrip(".")
+            if any(ptr.endswith(w) for w in wildcards) or ptr in names:
+                return None
+    except OSError as e:
+        err = str(e)
+    for name in names:
+        try:
+            if remote_host in await lookup_host(name):
+                return None
+        except OSError as e:
+            err = str(e)
+    extra = f" ({err})" if err else ""
+    return f'tls: "{remote_host}" does not match any of DNSNames {_go_quote_list(dns)}{extra}'
+
+
+def grpc_tls_unsupported(info: TLSInfo) -> str | None:
+    """Why grpc (``grpc.ssl_server_credentials``) cannot own a TLS port for ``info``, or
+    None when it can. grpcio's Python API has no CRL, no allowed-CN/hostname hook and no
+    cipher or version settings (only the process-wide GRPC_SSL_CIPHER_SUITES), so such
+    listeners must terminate TLS in Python (the multiplexer) to keep etcd's behaviour."""
+    if info.crl_file:
+        return "--client-crl-file"
+    if info.allowed_cn or info.allowed_hostname:
+        return "allowed CN/hostname"
+    if info.cipher_suites:
+        return "--cipher-suites"
+    if info.min_version not in ("", "TLS1.2") or info.max_version:
+        return "--tls-min-version/--tls-max-version"
+    return None

@@ -251,6 +251,54 @@ def test_lock_waits_for_the_holder(chan: grpc.Channel) -> None:
     assert got.header.revision > held.header.revision
 
 
+def test_cancelled_lock_waiter_leaves_the_queue(chan: grpc.Channel) -> None:
+    """etcd's v3lock: a Lock call cancelled while waiting deletes its waiter key (the
+    Mutex's Unlock on error), so the next waiter is not stuck behind a ghost."""
+    lock = lrpc.LockStub(chan)
+    kv = rpc.KVStub(chan)
+
+    def waiters() -> int:
+        return int(kv.Range(pb.RangeRequest(key=b"LC/", range_end=b"LC0"), timeout=5).count)
+
+    held = lock.Lock(lpb.LockRequest(name=b"LC"), timeout=5)
+    ghost = lock.Lock.future(lpb.LockRequest(name=b"LC"), timeout=10)
+    deadline = time.monotonic() + 5
+    while waiters() < 2:
+        assert time.monotonic() < deadline, "the second locker never queued its key"
+        time.sleep(0.01)
+    ghost.cancel()
+    while waiters() != 1:
+        assert time.monotonic() < deadline, "the cancelled waiter's key was left behind"
+        time.sleep(0.01)
+    third = lock.Lock.future(lpb.LockRequest(name=b"LC"), timeout=10)
+    while waiters() < 2:
+        assert time.monotonic() < deadline, "the third locker never queued its key"
+        time.sleep(0.01)
+    lock.Unlock(lpb.UnlockRequest(key=held.key), timeout=5)
+    assert third.result(timeout=5).key.startswith(b"LC/")
+
+
+def test_cancelled_campaign_resigns(chan: grpc.Channel) -> None:
+    """etcd's v3election: a Campaign cancelled while waiting removes its candidate key."""
+    el = erpc.ElectionStub(chan)
+    kv = rpc.KVStub(chan)
+
+    def candidates() -> int:
+        return int(kv.Range(pb.RangeRequest(key=b"EC/", range_end=b"EC0"), timeout=5).count)
+
+    leader = el.Campaign(epb.CampaignRequest(name=b"EC", value=b"a"), timeout=5)
+    waiting = el.Campaign.future(epb.CampaignRequest(name=b"EC", value=b"b"), timeout=10)
+    deadline = time.monotonic() + 5
+    while candidates() < 2:
+        assert time.monotonic() < deadline, "the second candidate never queued its key"
+        time.sleep(0.01)
+    waiting.cancel()
+    while candidates() != 1:
+        assert time.monotonic() < deadline, "the cancelled candidate's key was left behind"
+        time.sleep(0.01)
+    el.Resign(epb.ResignRequest(leader=leader.leader), timeout=5)
+
+
 def test_election_campaign_leader_proclaim_observe_resign(chan: grpc.Channel) -> None:
     el = erpc.ElectionStub(chan)
     with pytest.raises(grpc.RpcError) as ei:

@@ -12,7 +12,8 @@ import aiohttp
 
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy._pb.etcdserverpb import rpc_pb2_grpc as rpc
-from tests.api.conftest import Served
+from etcdpy.api.v3.common import ClientAPIOptions
+from tests.api.conftest import Served, _serve
 from tests.api.fake_server import CLUSTER_ID, MEMBER_ID
 
 
@@ -128,10 +129,52 @@ def test_metrics_names(served: Served) -> None:
     assert status == 200 and ctype == "text/plain"
     assert "etcd_server_has_leader 1" in text
     assert 'etcd_server_version{server_version="3.5.17"} 1' in text
+    # client_golang's exposition: label pairs sorted by name
     assert (
-        'grpc_server_handled_total{grpc_type="unary",grpc_service="etcdserverpb.KV",'
-        'grpc_method="Put",grpc_code="OK"}' in text
+        'grpc_server_handled_total{grpc_code="OK",grpc_method="Put",'
+        'grpc_service="etcdserverpb.KV",grpc_type="unary"}' in text
     )
+
+
+def test_gateway_v3beta_prefix(served: Served) -> None:
+    """etcd rewrites /v3beta/* to /v3/* (embed/serve.go); /v3alpha is not served."""
+    status, put = post(served, "/v3beta/kv/put", {"key": b64("beta/a"), "value": b64("x")})
+    assert status == 200 and put["header"]["revision"]
+    status, rng = post(served, "/v3beta/kv/range", {"key": b64("beta/a")})
+    assert status == 200 and rng["kvs"][0]["value"] == b64("x")
+    status, _ = post(served, "/v3beta/lease/grant", {"TTL": 10})
+    assert status == 200
+
+    async def alpha() -> int:
+        async with aiohttp.ClientSession() as s, s.post(served.url + "/v3alpha/kv/range") as r:
+            return r.status
+
+    assert asyncio.run(alpha()) == 404
+
+
+def _canceled_watches(served: Served) -> float:
+    prefix = (
+        'grpc_server_handled_total{grpc_code="Canceled",grpc_method="Watch",'
+        'grpc_service="etcdserverpb.Watch",grpc_type="bidi_stream"} '
+    )
+    for line in get(served, "/metrics")[2].splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
+    return 0.0
+
+
+def test_cancelled_grpc_watch_counted_as_canceled(served: Served) -> None:
+    before = _canceled_watches(served)
+    with served.channel() as ch:
+        reqs = iter([pb.WatchRequest(create_request=pb.WatchCreateRequest(key=b"cw"))])
+        call = rpc.WatchStub(ch).Watch(reqs, timeout=10)
+        assert next(call).created
+        call.cancel()
+    deadline = time.monotonic() + 5
+    while _canceled_watches(served) <= before:
+        assert time.monotonic() < deadline, "the cancelled watch was not counted"
+        time.sleep(0.02)
+    assert _canceled_watches(served) == before + 1
 
 
 def _wait_streams_closed(served: Served) -> None:
@@ -161,3 +204,31 @@ def test_watch_streams_are_closed_when_clients_go_away(served: Served) -> None:
         assert next(call).created
         call.cancel()
     _wait_streams_closed(served)
+
+
+def test_gateway_calls_share_max_concurrent_streams() -> None:
+    """etcd's gateway is one HTTP/2 client connection: with --max-concurrent-streams=2 and two
+    HTTP watches open, a range waits until one of them ends (TestV3Curl_MaxStreams_*)."""
+    gen = _serve("mux", ClientAPIOptions(max_concurrent_streams=2))
+    served = next(gen)
+    try:
+
+        async def run() -> tuple[bool, int]:
+            body = json.dumps({"create_request": {"key": b64("ms")}})
+            async with aiohttp.ClientSession() as s:
+                watches = [await s.post(served.url + "/v3/watch", data=body) for _ in range(2)]
+                for w in watches:
+                    await asyncio.wait_for(w.content.readline(), 5)
+                rng = asyncio.ensure_future(_post(served.url + "/v3/kv/range", {"key": b64("x")}))
+                done, _ = await asyncio.wait({rng}, timeout=0.5)
+                blocked = not done
+                watches[0].close()
+                status, _ = await asyncio.wait_for(rng, 5)
+                watches[1].close()
+                return blocked, status
+
+        blocked, status = asyncio.run(run())
+        assert blocked, "the range did not wait for a free stream"
+        assert status == 200
+    finally:
+        gen.close()

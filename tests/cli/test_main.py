@@ -99,9 +99,9 @@ def test_missing_advertise_extra_warning() -> None:
 
 
 def test_unsupported_flag_refused() -> None:
-    rc, _, err = run(["--enable-pprof"])
+    rc, _, err = run(["--experimental-memory-mlock"])
     assert rc == 1
-    assert "does not support --enable-pprof" in _json_lines(err)[-1]["error"]
+    assert "does not support --experimental-memory-mlock" in _json_lines(err)[-1]["error"]
 
 
 @pytest.mark.parametrize(

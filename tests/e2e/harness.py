@@ -45,12 +45,13 @@ class Member:
     client_port: int
     peer_port: int
     proc: subprocess.Popen[bytes] | None = None
+    scheme: str = "http"
     output: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:

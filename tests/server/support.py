@@ -71,7 +71,7 @@ def cluster_flags(name: str, names: list[str]) -> list[str]:
         "--listen-peer-urls",
         f"http://127.0.0.1:{23800 + me}",
         "--heartbeat-interval",
-        "10",
+        "20",
         "--election-timeout",
-        "100",
+        "300",
     ]

@@ -32,6 +32,11 @@ def test_three_members_replicate_and_read(tmp_path: Path) -> None:
             ids = {m.server.id for m in members}
             assert len(ids) == 3
             assert len({m.server.cluster.cluster_id for m in members}) == 1
+
+            async def has_leader() -> bool:
+                return any(m.server.is_leader for m in members)
+
+            await eventually(has_leader)
             leader = next(m for m in members if m.server.is_leader)
             follower = next(m for m in members if not m.server.is_leader)
             # a write through a follower is forwarded to the leader inside raft

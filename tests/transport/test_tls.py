@@ -30,10 +30,14 @@ from etcdpy.config.tls_names import openssl_cipher_string
 from etcdpy.transport.tls import (
     CRL,
     TLSInfo,
+    apply_auto_tls,
     cert_matches_hostname,
+    check_cert_san,
     client_ssl_context,
     client_tls_info,
     conn_check,
+    grpc_tls_unsupported,
+    log_rejected,
     peer_cn_allowed,
     peer_tls_info,
     self_signed_cert,
@@ -187,12 +191,29 @@ async def serving(info: TLSInfo) -> AsyncIterator[tuple[StandInMux, int]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(coro_fn: Callable[[], Awaitable[None]]) -> None:
+def run(
+    coro_fn: Callable[[], Awaitable[None]],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> None:
     async def main() -> None:
         async with asyncio.timeout(15):
             await coro_fn()
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+
+
+def _uvloop() -> Callable[[], asyncio.AbstractEventLoop]:
+    uvloop = pytest.importorskip("uvloop")
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+LOOPS = pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+
+
+def _loop(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    return _uvloop() if name == "uvloop" else None
 
 
 def _client_ctx(pki: PKI, cert: Path | None, key: Path | None) -> ssl.SSLContext:
@@ -245,10 +266,9 @@ async def _refused(port: int, ctx: ssl.SSLContext) -> bool:
 # --- tests ------------------------------------------------------------------------------
 
 
-def test_client_cert_auth_requires_a_certificate_and_exposes_cn(pki: PKI) -> None:
-    info = TLSInfo(
-        str(pki.server_cert), str(pki.server_key), str(pki.ca), client_cert_auth=True
-    )
+@LOOPS
+def test_client_cert_auth_requires_a_certificate_and_exposes_cn(pki: PKI, loop: str) -> None:
+    info = TLSInfo(str(pki.server_cert), str(pki.server_key), str(pki.ca), client_cert_auth=True)
 
     async def body() -> None:
         async with serving(info) as (mux, port):
@@ -259,7 +279,7 @@ def test_client_cert_auth_requires_a_certificate_and_exposes_cn(pki: PKI) -> Non
             assert await _grpc_echo(port, pki, pki.alice_cert, pki.alice_key) == b"ping"
             assert mux.alpn[-1] == "h2"  # grpc-core offers h2 only
 
-    run(body)
+    run(body, _loop(loop))
 
 
 def test_trusted_ca_alone_requires_client_cert(pki: PKI) -> None:
@@ -306,24 +326,28 @@ def test_alpn_prefers_http11_for_clients_that_offer_both(pki: PKI) -> None:
     run(body)
 
 
+async def _curl_health(pki: PKI, port: int) -> bytes:
+    proc = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "--cacert", str(pki.ca), f"https://127.0.0.1:{port}/health",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    return out.strip()
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
 def test_curl_over_https_reaches_http_side(pki: PKI) -> None:
     info = TLSInfo(str(pki.server_cert), str(pki.server_key))
 
     async def body() -> None:
         async with serving(info) as (_, port):
-            proc = await asyncio.create_subprocess_exec(
-                "curl", "-sS", "--cacert", str(pki.ca), f"https://127.0.0.1:{port}/health",
-                stdout=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            out, _ = await proc.communicate()
-            assert proc.returncode == 0
-            assert out.strip() == b'{"health": "true"}'
+            assert await _curl_health(pki, port) == b'{"health": "true"}'
 
     run(body)
 
 
-def test_crl_refuses_revoked_even_when_crl_is_stale(pki: PKI) -> None:
+@LOOPS
+def test_crl_refuses_revoked_even_when_crl_is_stale(pki: PKI, loop: str) -> None:
     info = TLSInfo(
         str(pki.server_cert),
         str(pki.server_key),
@@ -339,7 +363,7 @@ def test_crl_refuses_revoked_even_when_crl_is_stale(pki: PKI) -> None:
             good = _client_ctx(pki, pki.alice_cert, pki.alice_key)
             assert await _health_get(port, good) == {"health": "true"}
 
-    run(body)
+    run(body, _loop(loop))
 
 
 @pytest.mark.skipif(not (FIXTURES / "revoke.crl").exists(), reason="no etcd fixtures")
@@ -504,3 +528,142 @@ def test_infos_from_duck_typed_config() -> None:
     assert TLSInfo().empty()
     with pytest.raises(ValueError):
         client_tls_info(cfg)  # cipher names need the map from config
+
+
+def test_apply_auto_tls_follows_etcd(tmp_path: Path) -> None:
+    given = TLSInfo("c.pem", "k.pem", client_cert_auth=True)
+    warned: list[str] = []
+    log = SimpleNamespace(info=lambda *a, **k: None, warn=lambda m, *a, **k: warned.append(m))
+    assert apply_auto_tls(given, True, str(tmp_path), ["127.0.0.1:1"], 1, log) is given
+    assert warned == ["ignoring client auto TLS since certs given"]
+    assert apply_auto_tls(TLSInfo(), False, str(tmp_path), []) == TLSInfo()
+    wanted = TLSInfo(client_cert_auth=True, cipher_suites=("ECDHE-ECDSA-AES128-GCM-SHA256",))
+    got = apply_auto_tls(wanted, True, str(tmp_path / "peer"), ["127.0.0.1:1"], side="peer")
+    assert got.self_cert and not got.client_cert_auth  # etcd replaces the whole TLSInfo
+    assert got.cipher_suites == wanted.cipher_suites
+    assert Path(got.cert_file).parent == tmp_path / "peer"
+
+
+def test_real_client_mux_serves_tls_from_server_ssl_context(pki: PKI) -> None:
+    """The integration as it stands: cmux.ClientMux(ssl=server_ssl_context(info)); gRPC and
+    an ALPN-offering HTTP client (aiohttp offers none; curl offers h2 + http/1.1) both work."""
+    from etcdpy.transport.cmux import ClientMux
+
+    info = TLSInfo(str(pki.server_cert), str(pki.server_key))
+
+    async def body() -> None:
+        tmp = tempfile.mkdtemp(prefix="etcdpy-grpc-")
+        path = os.path.join(tmp, "grpc.sock")
+        gsrv = _grpc_server(path)
+        await gsrv.start()
+        app = web.Application()
+        app.router.add_get("/health", _health)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        assert runner.server is not None
+        mux = ClientMux(runner.server, path, ssl=server_ssl_context(info))
+        try:
+            _, port = await mux.start("127.0.0.1", 0)
+            assert await _grpc_echo(port, pki, None, None) == b"ping"
+            assert await _health_get(port, _client_ctx(pki, None, None)) == {"health": "true"}
+            if shutil.which("curl"):  # offers h2 + http/1.1 and speaks h2 when it gets it
+                assert await _curl_health(pki, port) == b'{"health": "true"}'
+        finally:
+            await mux.close()
+            await runner.cleanup()
+            await gsrv.stop(0)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    run(body)
+
+
+def test_check_cert_san_like_etcd_peer_listener() -> None:
+    ip_only = {"subjectAltName": (("IP Address", "10.0.0.1"),)}
+    named = {"subjectAltName": (("DNS", "m1.example"), ("DNS", "*.peers.example"))}
+
+    async def ptr(ip: str) -> list[str]:
+        return {"10.0.0.7": ["x.peers.example."]}.get(ip, [])
+
+    async def fwd(name: str) -> list[str]:
+        return {"m1.example": ["10.0.0.5"]}.get(name, [])
+
+    async def body() -> None:
+        assert await check_cert_san(ip_only, "10.0.0.1", ptr, fwd) is None
+        assert await check_cert_san(ip_only, "10.0.0.2", ptr, fwd) == (
+            "x509: certificate is valid for 10.0.0.1, not 10.0.0.2"
+        )
+        assert await check_cert_san(named, "10.0.0.5", ptr, fwd) is None  # forward lookup
+        assert await check_cert_san(named, "10.0.0.7", ptr, fwd) is None  # PTR wildcard
+        assert await check_cert_san(named, "10.0.0.9", ptr, fwd) == (
+            'tls: "10.0.0.9" does not match any of DNSNames ["m1.example" "*.peers.example"]'
+        )
+        assert await check_cert_san({"subject": ()}, "10.0.0.9", ptr, fwd) is None
+
+    run(body)
+
+
+def test_rotated_certificate_is_served_without_restart(pki: PKI, tmp_path: Path) -> None:
+    cert, key = tmp_path / "s.pem", tmp_path / "s-key.pem"
+    shutil.copy(pki.server_cert, cert)
+    shutil.copy(pki.server_key, key)
+    info = TLSInfo(str(cert), str(key))
+    auto = self_signed_cert(str(tmp_path / "auto"), ["127.0.0.1"])
+
+    async def served_cert(port: int) -> bytes:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        _, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+        der: bytes = w.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        w.close()
+        return der
+
+    def der_of(path: Path | str) -> bytes:
+        c = x509.load_pem_x509_certificate(Path(path).read_bytes())
+        return c.public_bytes(serialization.Encoding.DER)
+
+    async def body() -> None:
+        async with serving(info) as (_, port):
+            assert await served_cert(port) == der_of(pki.server_cert)
+            shutil.copy(auto.key_file, key)
+            shutil.copy(auto.cert_file, cert)
+            assert await served_cert(port) == der_of(auto.cert_file)
+            assert await served_cert(port) == der_of(auto.cert_file)
+
+    run(body)
+
+
+def test_grpc_tls_unsupported_names_the_reason() -> None:
+    assert grpc_tls_unsupported(TLSInfo("c", "k", "ca", True)) is None
+    assert grpc_tls_unsupported(TLSInfo("c", "k", crl_file="r")) == "--client-crl-file"
+    assert grpc_tls_unsupported(TLSInfo("c", "k", cipher_suites=("X",))) == "--cipher-suites"
+
+
+def test_log_rejected_uses_etcds_line() -> None:
+    lines: list[tuple[str, Any]] = []
+    log = SimpleNamespace(info=lambda *a, **k: None, warn=lambda m, f=None: lines.append((m, f)))
+    log_rejected(log)("transport: certificate serial 1 revoked", ("127.0.0.1", 5000))
+    assert lines == [
+        (
+            "rejected connection",
+            {"remote-addr": "127.0.0.1:5000", "error": "transport: certificate serial 1 revoked"},
+        )
+    ]
+
+
+def test_peer_mutual_tls_with_allowed_cn(pki: PKI) -> None:
+    """Peer side: the dialing member presents its certificate from client_ssl_context; the
+    listener requires it and checks --peer-cert-allowed-cn."""
+    server = TLSInfo(
+        str(pki.server_cert), str(pki.server_key), str(pki.ca), True, allowed_cn="alice"
+    )
+    alice = TLSInfo(str(pki.alice_cert), str(pki.alice_key), str(pki.ca))
+    other = TLSInfo(str(pki.revoked_cert), str(pki.revoked_key), str(pki.ca))  # CN mallory
+
+    async def body() -> None:
+        async with serving(server) as (mux, port):
+            ctx = client_ssl_context(alice, alpn=("http/1.1",))
+            assert await _health_get(port, ctx) == {"health": "true"}
+            assert await _refused(port, client_ssl_context(other))
+            assert mux.rejected == ["client certificate authentication failed"]
+
+    run(body)

@@ -137,6 +137,10 @@ class ApiContext:
             reg = m if isinstance(m, MetricsRegistry) else MetricsRegistry()
         self.registry = reg
         self.metrics = GrpcMetrics(reg)
+        if auth_resolver is None and callable(getattr(server, "auth_info_from_token", None)):
+            from etcdpy.api.v3.auth import token_resolver  # (auth.py imports this module)
+
+            auth_resolver = token_resolver(server)
         self.auth_resolver: AuthResolver = auth_resolver or no_auth
         # --client-cert-auth: resolve the CN per call (off by default: it costs a lookup)
         self.cert_cn_auth = False

@@ -57,8 +57,8 @@ class ElectionCore:
                     raise
         try:
             await cc.wait_deletes(s, pfx, rev - 1, auth)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._resign(key, rev, auth))
+        except BaseException:  # cancelled or failed: etcd's Campaign resigns (client ctx)
+            await self._shielded_resign(key, rev, auth)
             raise
         leader = epb.LeaderKey(name=req.name, key=key, rev=rev, lease=lease)
         return epb.CampaignResponse(header=resp.header, leader=leader)
@@ -82,6 +82,17 @@ class ElectionCore:
             auth,
         )
         return resp.header
+
+    async def _shielded_resign(self, key: bytes, rev: int, auth: AuthInfo | None) -> None:
+        """Best effort, and finished even if the caller is cancelled again meanwhile (the
+        session lease would remove the key anyway, but only after its TTL)."""
+        task = asyncio.ensure_future(self._resign(key, rev, auth))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # best effort, see above
+            pass
 
     async def proclaim(
         self, req: epb.ProclaimRequest, auth: AuthInfo | None

@@ -11,10 +11,14 @@ The dialect clients parse literally (grpc-gateway v1 with ``OrigName: true``):
 - a bidi call reads any number of JSON request objects from the body, one after the other;
   the response stream stays open after the body ends (etcd keeps watching).
 - the ``Authorization`` header is the auth token (grpc-gateway forwards it as metadata).
+- etcd's gateway is a gRPC client of its own member over ONE HTTP/2 connection, so
+  --max-concurrent-streams bounds the gateway calls in flight: a call over the limit waits
+  for a slot (a long watch holds one until it ends). ``Gateway`` keeps the same budget.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +28,7 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from etcdpy.api.v3 import auth
 from etcdpy.api.v3.common import ApiContext
 from etcdpy.api.v3.handlers import Method
 from etcdpy.api.v3.status import gateway_error, gateway_stream_error, to_status
@@ -63,9 +68,17 @@ ROUTES: dict[str, tuple[str, str]] = {
     "/v3/election/leader": ("v3electionpb.Election", "Leader"),
     "/v3/election/observe": ("v3electionpb.Election", "Observe"),
     "/v3/election/resign": ("v3electionpb.Election", "Resign"),
+    **{path: (auth.SERVICE, rpc) for path, rpc in auth.GATEWAY_PATHS.items()},
 }
 
+# embed/serve.go accessController: "redirect for backward compatibilities" (/v3alpha is gone)
+LEGACY_PREFIX = "/v3beta/"
+
 _JSON_TYPE = "application/json"
+CN_REFUSED = (
+    "CommonName of client sending a request against gateway will be ignored and not used as "
+    "expected"
+)
 
 
 def to_json(msg: Message) -> dict[str, Any]:
@@ -148,10 +161,27 @@ async def _cors_headers(request: web.Request, response: web.StreamResponse) -> N
     h["Access-Control-Allow-Headers"] = "accept, content-type, authorization"
 
 
+# grpc-go's default: no limit on concurrent streams (etcd's default is math.MaxUint32)
+_UNLIMITED_STREAMS = 2**31 - 1
+
+
 class Gateway:
     def __init__(self, api: ApiContext, methods: list[Method]) -> None:
         self._api = api
         self._by_name = {(m.service, m.name): m for m in methods}
+        limit = api.options.max_concurrent_streams
+        # (created lazily bound: asyncio primitives attach to the loop of first use)
+        self._streams = asyncio.Semaphore(limit) if 0 < limit < _UNLIMITED_STREAMS else None
+
+    def _cn_refused(self, request: web.Request) -> bool:
+        """etcd's accessController: with --client-cert-auth and auth enabled, a gateway
+        request whose client certificate has a CN is refused (the CN would not be used)."""
+        if not self._api.cert_cn_auth:
+            return False
+        enabled = getattr(self._api.server, "is_auth_enabled", None)
+        if enabled is None or not enabled():
+            return False
+        return bool(_common_name(self._api, request))
 
     def _auth(self, request: web.Request) -> Any:
         return self._api.check_metadata(_metadata(request), _common_name(self._api, request))
@@ -161,13 +191,21 @@ class Gateway:
         for path, key in ROUTES.items():
             m = self._by_name.get(key)
             if m is not None:
-                app.router.add_post(path, self._handler(m))
+                handler = self._handler(m)
+                app.router.add_post(path, handler)
+                # etcd (3.4 through 3.6) still rewrites /v3beta/* to /v3/* for old clients
+                app.router.add_post(LEGACY_PREFIX + path[len("/v3/") :], handler)
 
     def _handler(self, m: Method) -> Any:
         impl = {"unary": self._unary, "server_stream": self._server_stream}.get(m.kind, self._bidi)
 
         async def handler(request: web.Request) -> web.StreamResponse:
-            return await impl(m, request)
+            if self._cn_refused(request):
+                return web.Response(text=CN_REFUSED + "\n", status=400)
+            if self._streams is None:
+                return await impl(m, request)
+            async with self._streams:  # one HTTP/2 stream of etcd's gateway connection
+                return await impl(m, request)
 
         return handler
 

@@ -12,6 +12,7 @@ gRPC metrics of go-grpc-prometheus are counted here too, so servicers stay strai
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,6 +46,9 @@ def _unary(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[Any]]:
         metrics.started("unary", service, name)
         try:
             resp = await core(request, auth_from(context))
+        except asyncio.CancelledError:  # the client went away: go-grpc-prometheus says Canceled
+            metrics.handled("unary", service, name, grpc.StatusCode.CANCELLED)
+            raise
         except Exception as exc:  # every failure becomes a status (status.py)
             code, message = to_status(exc)
             if code == grpc.StatusCode.UNKNOWN:
@@ -67,6 +71,9 @@ def _server_stream(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable
         try:
             async for resp in core(request, api.auth_from_context(context)):
                 await context.write(resp)
+        except asyncio.CancelledError:
+            metrics.handled("server_stream", service, name, grpc.StatusCode.CANCELLED)
+            raise
         except Exception as exc:
             code, message = to_status(exc)
             api.log_unexpected(f"/{service}/{name}", exc)
@@ -91,6 +98,9 @@ def _bidi(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[None]]:
                 await api.run_requiring_leader(call)
             else:
                 await call
+        except asyncio.CancelledError:  # e.g. `etcdctl watch` exiting: counted as Canceled
+            metrics.handled("bidi_stream", service, name, grpc.StatusCode.CANCELLED)
+            raise
         except Exception as exc:
             code, message = to_status(exc)
             api.log_unexpected(f"/{service}/{name}", exc)

@@ -25,11 +25,37 @@ def _relay(fn: Callable[[Any], Awaitable[Any]]) -> Callable[[Any, AuthInfo | Non
     return core
 
 
+def _admin(
+    server: Any, fn: Callable[[Any], Awaitable[Any]]
+) -> Callable[[Any, AuthInfo | None], Awaitable[Any]]:
+    """etcd's authMaintenanceServer: Defragment/Hash/HashKV/Snapshot need the root role once
+    auth is enabled (``server.is_admin_permitted(auth)`` raises, e.g. ErrGRPCPermissionDenied).
+    """
+    check = getattr(server, "is_admin_permitted", None)
+    if check is None:
+        return _relay(fn)
+
+    async def core(req: Any, auth: AuthInfo | None) -> Any:
+        check(auth)
+        return await fn(req)
+
+    return core
+
+
 def methods(api: ApiContext) -> list[Method]:
     s = api.server
+    check = getattr(s, "is_admin_permitted", None)
 
-    def snapshot(req: pb.SnapshotRequest, auth: AuthInfo | None) -> AsyncIterator[Any]:
+    async def checked_snapshot(req: Any, auth: AuthInfo | None) -> AsyncIterator[Any]:
+        assert check is not None
+        check(auth)
+        async for chunk in s.snapshot():
+            yield chunk
+
+    def plain_snapshot(req: Any, auth: AuthInfo | None) -> AsyncIterator[Any]:
         return s.snapshot()
+
+    snapshot = plain_snapshot if check is None else checked_snapshot
 
     out = [
         Method(SERVICE, "Alarm", "unary", pb.AlarmRequest, pb.AlarmResponse, _relay(s.alarm)),
@@ -40,10 +66,12 @@ def methods(api: ApiContext) -> list[Method]:
             "unary",
             pb.DefragmentRequest,
             pb.DefragmentResponse,
-            _relay(s.defragment),
+            _admin(s, s.defragment),
         ),
-        Method(SERVICE, "Hash", "unary", pb.HashRequest, pb.HashResponse, _relay(s.hash)),
-        Method(SERVICE, "HashKV", "unary", pb.HashKVRequest, pb.HashKVResponse, _relay(s.hash_kv)),
+        Method(SERVICE, "Hash", "unary", pb.HashRequest, pb.HashResponse, _admin(s, s.hash)),
+        Method(
+            SERVICE, "HashKV", "unary", pb.HashKVRequest, pb.HashKVResponse, _admin(s, s.hash_kv)
+        ),
         Method(
             SERVICE, "Snapshot", "server_stream", pb.SnapshotRequest, pb.SnapshotResponse, snapshot
         ),
@@ -65,7 +93,7 @@ def methods(api: ApiContext) -> list[Method]:
                 "unary",
                 pb.DowngradeRequest,
                 pb.DowngradeResponse,
-                _relay(downgrade),
+                _admin(s, downgrade),
             )
         )
     return out

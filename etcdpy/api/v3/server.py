@@ -16,7 +16,7 @@ from typing import Any
 
 import grpc
 
-from etcdpy.api.v3 import cluster, election, health, kv, lease, lock, maintenance, watch
+from etcdpy.api.v3 import auth, cluster, election, health, kv, lease, lock, maintenance, watch
 from etcdpy.api.v3.common import MAX_SEND_BYTES, ApiContext, ClientAPIOptions
 from etcdpy.api.v3.handlers import Method, grpc_handlers, register
 
@@ -47,6 +47,7 @@ def all_methods(api: ApiContext) -> list[Method]:
         *maintenance.methods(api),
         *lock.methods(api),
         *election.methods(api),
+        *auth.methods(api),
     ]
 
 

@@ -1,0 +1,13 @@
+"""The logging seam of the server: what it needs from ``observability.logging.Logger``
+(layer 5), so the server (layer 4) does not import it; ``embed`` passes the real one."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class LoggerLike(Protocol):
+    def info(self, msg: str, fields: Any = None, **kw: object) -> None: ...
+    def warn(self, msg: str, fields: Any = None, **kw: object) -> None: ...
+    def error(self, msg: str, fields: Any = None, **kw: object) -> None: ...
+    def debug(self, msg: str, fields: Any = None, **kw: object) -> None: ...
