@@ -542,6 +542,8 @@ def fmt(v: Any, nd: int = 2) -> str:
         return "-"
     if isinstance(v, float) and v >= 100:
         return f"{v:,.0f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
     return f"{v:,.{nd}f}" if isinstance(v, float) else str(v)
 
 

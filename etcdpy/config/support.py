@@ -71,6 +71,10 @@ NOOP_FLAGS: frozenset[str] = frozenset(
         "experimental-compaction-sleep-interval",
         "raft-read-timeout",
         "raft-write-timeout",
+        # etcd keeps at most N old 64 MB WAL segment files; etcdpy's WAL is one LMDB file
+        # whose entries below (snapshot index - catch-up tail) are deleted at each snapshot,
+        # so there are no segment files to count (--max-snapshots does apply)
+        "max-wals",
         # Go's runtime profiler (/debug/pprof/*): there is no Go runtime to profile; the
         # endpoints are not served (404) and a warning says so
         "enable-pprof",

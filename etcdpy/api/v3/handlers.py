@@ -132,9 +132,28 @@ def grpc_handlers(api: ApiContext, methods: list[Method]) -> dict[str, dict[str,
     return out
 
 
+class _MethodTable:
+    """A grpc GenericRpcHandler (duck-typed): every RPC in one dict keyed by its path.
+
+    Deliberately not grpc.aio's "registered methods": grpc.aio keeps one pending
+    request-call task per registered method and runs ``asyncio.wait`` over all of them for
+    every incoming RPC (dozens of etcd methods → dozens of futures per request). With one
+    generic handler there is one pending call and this lookup is one dict probe.
+    """
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: dict[str, Any]) -> None:
+        self._table = table
+
+    def service(self, handler_call_details: Any) -> Any:
+        return self._table.get(handler_call_details.method)
+
+
 def register(server: grpc.aio.Server, handlers: dict[str, dict[str, Any]]) -> None:
-    for service, table in handlers.items():
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, table),))
-        add_registered = getattr(server, "add_registered_method_handlers", None)
-        if add_registered is not None:
-            add_registered(service, table)
+    table = {
+        f"/{service}/{name}": h
+        for service, methods in handlers.items()
+        for name, h in methods.items()
+    }
+    server.add_generic_rpc_handlers((_MethodTable(table),))
