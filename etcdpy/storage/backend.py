@@ -37,6 +37,8 @@ from typing import Any
 
 import lmdb
 
+from etcdpy.storage.layout import fsync_path
+
 # etcd's bucket names (server/mvcc/buckets) + our key index.
 BUCKET_KEY = b"key"
 BUCKET_KEY_INDEX = b"key_index"
@@ -408,18 +410,10 @@ class Backend:
         os.makedirs(tmp)
         self._env.copy(tmp, compact=True)
         new_file = os.path.join(tmp, "data.mdb")
-        _fsync_path(new_file)
+        fsync_path(new_file)
         self._env.close()
         self._env = None
         os.replace(new_file, os.path.join(self._path, "data.mdb"))
-        _fsync_path(self._path)
+        fsync_path(self._path)
         shutil.rmtree(tmp, ignore_errors=True)
         self._open()
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

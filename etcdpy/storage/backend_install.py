@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from etcdpy.storage.backend import Backend
-from etcdpy.storage.layout import fsync_dir
+from etcdpy.storage.layout import fsync_dir, fsync_path
 
 INCOMING = "kv.incoming"
 INCOMING_TMP = "kv.incoming.tmp"
@@ -63,14 +63,6 @@ Hook = Callable[[str], object]
 
 def _no_hook(name: str) -> None:
     return None
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class IncomingWriter:
@@ -110,7 +102,7 @@ class IncomingWriter:
             # being replaced (recover promotes it), so no crash loses both.
             (self._tmp / VERIFIED).write_bytes(sha256)
             if self._fsync:
-                _fsync_file(self._tmp / VERIFIED)
+                fsync_path(self._tmp / VERIFIED)
                 fsync_dir(self._tmp)
             final = self.member_dir / INCOMING
             shutil.rmtree(final, ignore_errors=True)

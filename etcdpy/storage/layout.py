@@ -105,6 +105,15 @@ class DataDirLayout:
                 fsync_dir(self.data_dir)
 
 
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """fsync a file (or directory) by path: its data and metadata reach the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename/create inside ``path`` durable (POSIX needs the directory synced)."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
