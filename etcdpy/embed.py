@@ -387,7 +387,7 @@ def _initial_corrupt_check(etcd: Etcd) -> None:
 async def _start_client_listeners(etcd: Etcd, metrics: MetricsRegistry) -> None:
     """Serve every client URL (``api.serve``): gRPC and HTTP/1.1 on one port for each
     --listen-client-urls URL, or gRPC alone there plus HTTP on --listen-client-http-urls."""
-    from etcdpy.api.serve import serve_client
+    from etcdpy.api.serve import Mode, serve_client, serve_metrics
     from etcdpy.api.v3.common import ApiContext, ClientAPIOptions
     from etcdpy.transport.tls import grpc_tls_unsupported
 
@@ -407,7 +407,9 @@ async def _start_client_listeners(etcd: Etcd, metrics: MetricsRegistry) -> None:
     split = bool(cfg.listen_client_http_urls) and (
         tls is None or grpc_tls_unsupported(tls.tls_info()) is None
     )
-    plan = [(str(u), "grpc" if split else "mux") for u in cfg.listen_client_urls]
+    plan: list[tuple[str, Mode]] = [
+        (str(u), "grpc" if split else "mux") for u in cfg.listen_client_urls
+    ]
     plan += [(str(u), "http") for u in cfg.listen_client_http_urls]
     for url, mode in plan:
         try:
@@ -416,7 +418,7 @@ async def _start_client_listeners(etcd: Etcd, metrics: MetricsRegistry) -> None:
                 api,
                 logger=etcd.logger,
                 mode=mode,
-                tls=tls,  # type: ignore[arg-type]
+                tls=tls,
             )
         except OSError as exc:
             raise StartError(f"listen tcp {url}: {exc.strerror or exc}") from exc
@@ -424,6 +426,13 @@ async def _start_client_listeners(etcd: Etcd, metrics: MetricsRegistry) -> None:
             raise StartError(f"cannot serve {url}: {exc}") from exc
         etcd._listeners.append(lst)
         etcd.client_addresses.append(f"{lst.address[0]}:{lst.address[1]}")
+    for u in cfg.listen_metrics_urls:
+        try:
+            etcd._listeners.append(await serve_metrics(str(u), api, etcd.logger, tls))
+        except OSError as exc:
+            raise StartError(f"listen tcp {u}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise StartError(f"cannot serve {u}: {exc}") from exc
 
 
 def _client_tls(etcd: Etcd) -> Any:

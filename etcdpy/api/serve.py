@@ -165,6 +165,27 @@ class ClientTLS:
         )
 
 
+async def serve_metrics(
+    url: str, api: ApiContext, logger: Logger | None = None, tls: ClientTLS | None = None
+) -> ClientListener:
+    """etcd's --listen-metrics-urls: an extra HTTP listener answering /metrics and /health
+    (and the other plain endpoints), without the gRPC or JSON APIs."""
+    host, port, secure = _host_port(url)
+    if secure and tls is None:
+        raise ValueError(f"{url}: https metrics URL needs --cert-file and --key-file")
+    app = web.Application()
+    add_routes(app, api.server, [api.registry])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    ctx = tls.ssl_context(http2=False) if (secure and tls is not None) else None
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ctx)
+    await site.start()
+    addr = runner.addresses[0]
+    if logger is not None:
+        logger.info("serving metrics", {"address": f"{host}:{addr[1]}"})
+    return ClientListener(url, (host, int(addr[1])), "http", runner=runner, http_site=site)
+
+
 async def serve_client(
     url: str,
     server_api: EtcdServerAPI | ApiContext,

@@ -30,7 +30,6 @@ UNSUPPORTED_FLAGS: frozenset[str] = frozenset(
         "force-new-cluster",
         "socket-reuse-port",
         "socket-reuse-address",
-        "listen-metrics-urls",
         "experimental-memory-mlock",
         "experimental-bootstrap-defrag-threshold-megabytes",
         "experimental-stop-grpc-service-on-defrag",
