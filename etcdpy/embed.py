@@ -204,6 +204,7 @@ async def start(
                 max_snapshots=config.max_snapshots,
                 keep_entries=SNAPSHOT_CATCH_UP_ENTRIES,
                 failpoints=fp,
+                wal_dir=config.wal_dir or None,
             ),
         )
         closers.append(lambda: on(wal_writer, wal.close))

@@ -26,7 +26,6 @@ UNSUPPORTED_FLAGS: frozenset[str] = frozenset(
         "experimental-enable-v2v3",
         "v2-deprecation",
         # storage / listeners
-        "wal-dir",
         "force-new-cluster",
         "socket-reuse-port",
         "socket-reuse-address",

@@ -275,12 +275,14 @@ class WalStore:
         max_snapshots: int = 5,
         keep_entries: int | None = None,
         failpoints: Failpoints | None = None,
+        wal_dir: str | os.PathLike[str] | None = None,
     ) -> WalStore:
-        """Open (creating if needed) the WAL of the member in ``data_dir``."""
+        """Open (creating if needed) the WAL of the member in ``data_dir``; ``wal_dir``
+        (etcd's --wal-dir) puts the log on another path, e.g. a dedicated disk."""
         layout = DataDirLayout.of(data_dir)
         layout.ensure(fsync=fsync)
         return cls(
-            layout.wal,
+            layout.wal if not wal_dir else Path(wal_dir),
             layout.snap,
             fsync=fsync,
             metasync=metasync,
