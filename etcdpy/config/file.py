@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from etcdpy.config.errors import ConfigError
 from etcdpy.config.flags import FLAGS_BY_NAME, FlagSpec, defaults
 from etcdpy.config.model import LogNotice
@@ -152,6 +150,8 @@ def read_config_file(path: str) -> str:
 
 def load_config_file(path: str, notices: list[LogNotice]) -> tuple[dict[str, Any], list[str]]:
     """Read ``path``; return flag values (defaults + file) and the flags the file set."""
+    import yaml  # only a member started with --config-file pays for it
+
     text = read_config_file(path)
     try:
         doc = yaml.safe_load(text)

@@ -42,11 +42,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 _TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
     "TLS1.2": ssl.TLSVersion.TLSv1_2,
     "TLS1.3": ssl.TLSVersion.TLSv1_3,
@@ -206,6 +201,13 @@ def self_signed_cert(
     hosts (``host:port``): IPs become IP SANs, names DNS SANs. ``client_auth`` adds the
     clientAuth extended key usage (peers dial each other with the same certificate).
     """
+    # cryptography is imported here, not at module level: only --auto-tls needs it, and it
+    # costs ~8 MiB of RSS that a member without TLS should not carry.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     os.makedirs(dirpath, mode=0o700, exist_ok=True)
     cert_path = os.path.join(dirpath, "cert.pem")
     key_path = os.path.join(dirpath, "key.pem")
@@ -469,6 +471,8 @@ class CRL:
         st = os.stat(self._path)
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
+            from cryptography import x509
+
             with open(self._path, "rb") as f:
                 data = f.read()
             if b"-----BEGIN" in data:
@@ -483,6 +487,8 @@ class CRL:
         """An error message if the certificate's serial is revoked, else None."""
         if not cert_der:
             return None
+        from cryptography import x509
+
         serial = x509.load_der_x509_certificate(cert_der).serial_number
         if serial in self.revoked():
             return f"transport: certificate serial {serial:x} revoked"
