@@ -36,6 +36,7 @@ import uvloop
 
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy._pb.etcdserverpb import rpc_pb2_grpc as pb_grpc
+from etcdpy.util.keys import prefix_end
 
 WATCH_PREFIX = b"watch-fanout/"
 
@@ -75,16 +76,6 @@ class _Progress:
 def cpu_seconds() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
-
-
-def prefix_end(key: bytes) -> bytes:
-    """etcd's ``GetPrefixRangeEnd``: the key with its last non-0xff byte incremented."""
-    b = bytearray(key)
-    for i in range(len(b) - 1, -1, -1):
-        if b[i] < 0xFF:
-            b[i] += 1
-            return bytes(b[: i + 1])
-    return b"\x00"
 
 
 def summarize(name: str, lat_ns: list[int], seconds: float, cpu: float) -> Result:

@@ -47,6 +47,7 @@ from etcdpy.storage.backend import (
     ReadTxn,
     WriteTxn,
 )
+from etcdpy.util.keys import prefix_end
 
 __all__ = [
     "DELETE",
@@ -139,17 +140,6 @@ class HashKVResult(NamedTuple):
     hash: int
     compact_revision: int
     hash_revision: int
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    """The ``range_end`` selecting every key with ``prefix`` (etcd ``GetPrefixRangeEnd``):
-    the prefix with its last non-0xff byte incremented, or ``b"\\x00"`` (no end)."""
-    b = bytearray(prefix)
-    for i in range(len(b) - 1, -1, -1):
-        if b[i] < 0xFF:
-            b[i] += 1
-            return bytes(b[: i + 1])
-    return b"\x00"
 
 
 def _sort_key(target: int) -> Callable[[KeyValue], Any]:
@@ -551,12 +541,8 @@ class KVStore:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
         self._pending: _Pending | None = None
-        with backend.read_txn() as r:
-            raw = r.unsafe_get(BUCKET_META, META_MVCC_REV)
-        cur, comp, fin = _REVS.unpack(raw) if raw else INITIAL_REVS
-        self._current = int(cur)
-        self._compact = int(comp)
-        self._finished = int(fin)
+        self._current = self._compact = self._finished = 0
+        self.reload()
 
     @property
     def backend(self) -> Backend:

@@ -26,7 +26,7 @@ from etcdpy import errors
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy._pb.etcdserverpb.raft_internal_pb2 import InternalRaftRequest
 from etcdpy.membership.cluster import RaftCluster
-from etcdpy.mvcc.kvstore import Event, KVStore
+from etcdpy.mvcc.kvstore import Event, KVStore, TxnWrite
 from etcdpy.raft.confchange_codec import decode as decode_conf_change
 from etcdpy.raft.types import ConfState, Entry, EntryType
 from etcdpy.server import apply_cluster, apply_kv, apply_lease
@@ -163,19 +163,11 @@ class Applier:
             self._write_allowed(cost, out)
             tw = kv.write(wtxn)
             resp: Any = apply_kv.put(tw, r.put, leases)
-            res = tw.end()
-            if res.events:
-                out.events.append((res.revision, res.events))
-            resp.header.revision = res.revision
-            return resp
+            return _end_write(tw, resp, out)
         if kind == "delete_range":
             tw = kv.write(wtxn)
             resp = apply_kv.delete_range(tw, r.delete_range, leases)
-            res = tw.end()
-            if res.events:
-                out.events.append((res.revision, res.events))
-            resp.header.revision = res.revision
-            return resp
+            return _end_write(tw, resp, out)
         if kind == "txn":
             if apply_kv.is_txn_write(r.txn):
                 self._write_allowed(cost, out)
@@ -189,11 +181,7 @@ class Applier:
                     # alone would commit half a Txn. etcd panics here too (rule 3).
                     raise RuntimeError(f"unexpected error during txn: {exc!r}") from exc
                 raise
-            res = tw.end()
-            if res.events:
-                out.events.append((res.revision, res.events))
-            resp.header.revision = res.revision
-            return resp
+            return _end_write(tw, resp, out)
         if kind == "compaction":
             kv.compact(wtxn, r.compaction.revision)
             resp = pb.CompactionResponse()
@@ -254,3 +242,12 @@ def _which(r: InternalRaftRequest) -> str | None:
         if fd.message_type is not None and fd.name != "header":
             return str(fd.name)
     return None
+
+
+def _end_write(tw: TxnWrite, resp: Any, out: ApplyBatch) -> Any:
+    """Close one write txn: hand its events to the watch hub and stamp its revision."""
+    res = tw.end()
+    if res.events:
+        out.events.append((res.revision, res.events))
+    resp.header.revision = res.revision
+    return resp

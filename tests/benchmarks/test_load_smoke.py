@@ -8,25 +8,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from tests.support.ports import free_port
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.timeout(30)
 def test_load_put_against_floor() -> None:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=REPO)
     srv = subprocess.Popen(
         [sys.executable, os.path.join(REPO, "benchmarks", "floor_server.py"),

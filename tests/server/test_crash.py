@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +16,9 @@ import grpc
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy._pb.etcdserverpb import rpc_pb2_grpc as rpc
 from tests.server.support import run
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
@@ -59,7 +53,7 @@ async def _ready(stub: rpc.KVStub) -> None:
 
 
 def test_acknowledged_puts_survive_sigkill(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
 
     async def load() -> set[bytes]:
         acked: set[bytes] = set()

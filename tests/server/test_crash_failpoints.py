@@ -28,7 +28,6 @@ import asyncio
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from etcdpy.storage.layout import DataDirLayout
 from etcdpy.storage.wal import WalStore
 from etcdpy.util.failpoints import FailpointPanic, Failpoints
 from tests.server.support import cluster_flags, config, run
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("ETCDPY_CRASH_SEED", "20261124"))
@@ -76,12 +76,6 @@ NAMED: list[tuple[str, int, int]] = [
     ("beforeApplyOneConfChange", 0, 0),
 ]
 RANDOM_KILLS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _start(data_dir: Path, port: int, failpoints: str = "") -> subprocess.Popen[bytes]:
@@ -379,7 +373,7 @@ def _cases() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("name", "spec"), _cases(), ids=[c[0] for c in _cases()])
 def test_crash_at_failpoint(tmp_path: Path, name: str, spec: str) -> None:
     rng = Random(f"{SEED}-{name}")
-    port = _free_port()
+    port = free_port()
     data = tmp_path / "data"  # the members' logs: tmp_path / "data.log"
     h, fired = run(_load(data, port, spec, rng), timeout=60)
     print(

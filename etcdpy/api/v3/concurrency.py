@@ -19,18 +19,9 @@ from etcdpy import errors
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy._pb.mvccpb import kv_pb2
 from etcdpy.server.facade import AuthInfo, EtcdServerAPI
+from etcdpy.util.keys import prefix_end
 
 DEFAULT_SESSION_TTL = 60
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    """etcd's GetPrefixRangeEnd: the smallest key greater than every key with ``prefix``."""
-    end = bytearray(prefix)
-    for i in range(len(end) - 1, -1, -1):
-        if end[i] < 0xFF:
-            end[i] += 1
-            return bytes(end[: i + 1])
-    return b"\x00"
 
 
 def session_key(prefix: bytes, lease: int) -> bytes:
