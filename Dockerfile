@@ -1,12 +1,20 @@
 # etcdpy server image: etcd's default ports, data in a volume, runs as a non-root user.
-FROM python:3.11-slim
-
-RUN useradd --system --home /var/lib/etcdpy --create-home etcdpy
+# The wheel is built where a C compiler is (the multiplexer's native splice thread,
+# etcdpy/transport/_splice.c); the runtime image carries no compiler.
+FROM python:3.11-slim AS build
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY etcdpy ./etcdpy
 COPY proto ./proto
-RUN pip install --no-cache-dir . && rm -rf /src
+RUN pip wheel --no-cache-dir --no-deps -w /wheels . \
+    && python -c "import zipfile,glob,sys; n=zipfile.ZipFile(glob.glob('/wheels/etcdpy-*.whl')[0]).namelist(); sys.exit(not any('_splice' in x for x in n))"
+
+FROM python:3.11-slim
+RUN useradd --system --home /var/lib/etcdpy --create-home etcdpy
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 
 USER etcdpy
 WORKDIR /var/lib/etcdpy

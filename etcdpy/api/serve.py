@@ -194,6 +194,7 @@ async def serve_client(
     mode: Mode = "mux",
     threaded_mux: bool = False,
     tls: ClientTLS | None = None,
+    native_splice: bool = True,
 ) -> ClientListener:
     """Start serving ``url`` (``http(s)://host:port``; port 0 picks one); return the listener.
 
@@ -201,7 +202,9 @@ async def serve_client(
     and splices plaintext to grpc; in ``"grpc"`` mode grpc terminates TLS. The client
     certificate's CN reaches auth in grpc mode through ``context.auth_context()``; in mux mode
     it is available per connection in the mux (``transport.get_extra_info("peercert")``)
-    but not yet passed on to the gRPC handlers (see the report / docs).
+    but not yet passed on to the gRPC handlers (see the report / docs). ``native_splice``
+    lets plaintext gRPC connections be spliced by the native thread when it was built
+    (``transport/_splice.c``); False keeps them on the Python splice (tests compare both).
     """
     if isinstance(server_api, ApiContext):
         api = server_api
@@ -253,6 +256,7 @@ async def serve_client(
             threaded=threaded_mux,
             loop_factory=_loop_factory(),
             wrap_protocol=_conn_checker(tls),
+            native=native_splice,
         )
         _, bound = await mux.start(host, port)
         api.peer_lookups.append(mux.peer_info)

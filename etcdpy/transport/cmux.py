@@ -19,9 +19,12 @@ Rules:
    maps it back to the real client (address, verified certificate CN) so --client-cert-auth
    can reach the gRPC auth layer (``api.v3.common.ApiContext.common_name``).
 
-Cost: every gRPC byte crosses this process twice more (client->mux->grpc); see
-``benchmarks/cmux`` and the decision in docs. With ``--listen-client-http-urls`` etcd moves
-HTTP elsewhere and grpc owns the client port: no mux at all.
+Cost: every gRPC byte crosses this process twice more (client->mux->grpc). Plaintext
+connections are therefore handed, once sniffed, to the native splice thread of
+``transport/_splice.c`` (epoll + recv/send without the GIL, on whichever core is free);
+the Python splice below remains for TLS (the bytes must be decrypted here) and for builds
+without a C compiler. See ``benchmarks/cmux.md``. With ``--listen-client-http-urls`` etcd
+moves HTTP elsewhere and grpc owns the client port: no mux at all.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ from dataclasses import dataclass
 from typing import Any
 
 HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def _native_splicer() -> Any:
+    """A started ``_splice.Splicer``, or None where the extension was not built."""
+    try:
+        from etcdpy.transport._splice import Splicer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return Splicer()
 
 
 class _Upstream(asyncio.Protocol):
@@ -130,6 +142,11 @@ class _Sniffer(asyncio.Protocol):
         t = self.transport
         assert t is not None
         t.pause_reading()
+        if self._mux._splicer is not None and t.get_extra_info("sslcontext") is None:
+            task = asyncio.get_running_loop().create_task(self._connect_native())
+            self._mux._tasks.add(task)
+            task.add_done_callback(self._mux._tasks.discard)
+            return
         self._upstream = _Upstream(self)
         task = asyncio.get_running_loop().create_task(self._connect())
         self._mux._tasks.add(task)
@@ -160,6 +177,45 @@ class _Sniffer(asyncio.Protocol):
         buf, self._buf = self._buf, b""
         up.transport.write(buf)
         t.resume_reading()
+
+    async def _connect_native(self) -> None:
+        """Connect to grpc, then give both sockets to the native splice thread.
+
+        The client's socket is dup'ed and its transport aborted: closing one descriptor of
+        a socket sends nothing (no FIN), and the paused transport has not read past the
+        sniffed bytes, which the splicer writes to grpc before anything else.
+        """
+        loop = asyncio.get_running_loop()
+        mux = self._mux
+        sock, name = mux._upstream_socket()
+        try:
+            await loop.sock_connect(sock, mux.grpc_path)
+        except OSError:
+            sock.close()
+            if self.transport is not None:
+                self.transport.close()
+            return
+        t = self.transport
+        splicer = mux._splicer
+        if t is None or t.is_closing() or splicer is None:
+            sock.close()
+            return
+        cfd = os.dup(t.get_extra_info("socket").fileno())
+        tag = next(mux._seq)
+        if name is not None:
+            mux.peers[name] = PeerInfo.of(t)
+            mux._spliced[tag] = name
+        buf, self._buf = self._buf, b""
+        self.transport = None
+        mux._conns.discard(self)
+        t.abort()
+        ufd = sock.detach()
+        try:
+            splicer.add(cfd, ufd, buf, tag)
+        except (OSError, RuntimeError):
+            os.close(cfd)
+            os.close(ufd)
+            mux._forget_spliced([tag])
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -247,6 +303,7 @@ class ClientMux:
         threaded: bool = False,
         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
         wrap_protocol: Callable[[Callable[[], Any]], Callable[[], Any]] | None = None,
+        native: bool = True,
     ) -> None:
         self.http_factory = http_factory
         self.grpc_path = grpc_path
@@ -267,6 +324,29 @@ class ClientMux:
         self.peers: dict[str, PeerInfo] = {}
         self._seq = itertools.count(1)
         self._abstract = sys.platform.startswith("linux")
+        # The native splice thread (plaintext gRPC connections); started with the listener.
+        self._native = native and not threaded
+        self._splicer: Any = None
+        self._spliced: dict[int, str] = {}  # splicer tag -> key in ``peers``
+
+    @property
+    def native_splice(self) -> bool:
+        """True when plaintext gRPC connections are spliced by the native thread."""
+        return self._splicer is not None
+
+    def spliced_count(self) -> int:
+        """Connections the native thread is splicing now (0 without it)."""
+        return 0 if self._splicer is None else int(self._splicer.count())
+
+    def _on_spliced_closed(self) -> None:
+        if self._splicer is not None:
+            self._forget_spliced(self._splicer.drain_closed())
+
+    def _forget_spliced(self, tags: list[int]) -> None:
+        for tag in tags:
+            name = self._spliced.pop(tag, None)
+            if name is not None:
+                self.peers.pop(name, None)
 
     def peer_info(self, grpc_peer: str) -> PeerInfo | None:
         """The client behind a gRPC call's ``context.peer()``, for logs and cert-CN auth."""
@@ -299,6 +379,10 @@ class ClientMux:
 
     async def _listen(self, host: str, port: int, backlog: int) -> tuple[str, int]:
         loop = asyncio.get_running_loop()
+        if self._native and self.ssl is None and self._splicer is None:
+            self._splicer = _native_splicer()
+            if self._splicer is not None:
+                loop.add_reader(self._splicer.fileno(), self._on_spliced_closed)
         factory: Callable[[], Any] = lambda: _Sniffer(self)  # noqa: E731
         if self._wrap is not None:
             factory = self._wrap(factory)
@@ -327,6 +411,11 @@ class ClientMux:
         if self._server is not None:
             self._server.close()
             self._server = None
+        if self._splicer is not None:
+            asyncio.get_running_loop().remove_reader(self._splicer.fileno())
+            self._splicer.close()
+            self._splicer = None
+            self._spliced.clear()
         for c in list(self._conns):
             if c.transport is not None:
                 c.transport.close()

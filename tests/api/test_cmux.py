@@ -1,4 +1,5 @@
-"""The one-port multiplexer: sniffing, hand-over without losing bytes, both loop layouts."""
+"""The one-port multiplexer: sniffing, hand-over without losing bytes, every splice layout
+(native splice thread, Python splice on the same loop, Python splice on a loop thread)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import base64
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import aiohttp
 import grpc
@@ -37,9 +38,70 @@ def threaded() -> Iterator[Served]:
         lt.stop()
 
 
-@pytest.fixture(scope="module", params=["same-loop", "threaded"])
-def mux(request: pytest.FixtureRequest, served: Served, threaded: Served) -> Served:
-    return served if request.param == "same-loop" else threaded
+@pytest.fixture(scope="module")
+def python_splice() -> Iterator[Served]:
+    """The mux on the server's loop with the Python splice (no native thread)."""
+    from etcdpy.api.serve import serve_client
+    from tests.api.conftest import LoopThread
+    from tests.api.fake_server import FakeServer
+
+    lt = LoopThread()
+    fake = lt.call(FakeServer)
+    lst = lt.run(serve_client("http://127.0.0.1:0", fake, native_splice=False))
+    try:
+        yield Served(lt, fake, lst)
+    finally:
+        lt.run(lst.close())
+        lt.stop()
+
+
+@pytest.fixture(scope="module", params=["native", "python-splice", "threaded"])
+def mux(
+    request: pytest.FixtureRequest, served: Served, python_splice: Served, threaded: Served
+) -> Served:
+    return {"native": served, "python-splice": python_splice, "threaded": threaded}[
+        request.param
+    ]
+
+
+def _wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+def test_default_layout_splices_natively(served: Served, python_splice: Served) -> None:
+    """The extension is built wherever the package is (CI too): the default mux uses it."""
+    assert served.listener.mux is not None and python_splice.listener.mux is not None
+    assert served.listener.mux.native_splice
+    assert not python_splice.listener.mux.native_splice
+
+
+def test_large_grpc_messages_both_ways(mux: Served) -> None:
+    """~1.5 MiB messages up and down one connection: partial writes and backpressure lose
+    no byte (the server accepts requests up to 2 MiB)."""
+    value = bytes(range(256)) * (6 * 1024)
+    with mux.channel() as ch:
+        kv = rpc.KVStub(ch)
+        for i in range(3):
+            kv.Put(pb.PutRequest(key=b"mx/large%d" % i, value=value), timeout=10)
+        for i in range(3):
+            got = kv.Range(pb.RangeRequest(key=b"mx/large%d" % i), timeout=10)
+            assert got.kvs[0].value == value
+
+
+def test_spliced_connection_is_forgotten_when_closed(served: Served) -> None:
+    """The native thread reports each closed pair; the mux drops its peer record."""
+    mux = served.listener.mux
+    assert mux is not None
+    with served.channel() as ch:
+        rpc.KVStub(ch).Put(pb.PutRequest(key=b"mx/p", value=b"1"), timeout=5)
+        assert mux.spliced_count() >= 1
+        assert any(p.remote_address.startswith("127.0.0.1:") for p in mux.peers.values())
+    assert _wait_until(lambda: mux.spliced_count() == 0 and not mux.peers)
 
 
 def test_grpc_and_http_share_the_port(mux: Served) -> None:
