@@ -204,8 +204,8 @@ def workloads(quick: bool) -> list[Workload]:
     ]
 
 
-MUX_WORKLOAD = "put-64"
-# Servers that only run MUX_WORKLOAD: what the one-port multiplexer costs.
+MUX_WORKLOADS = ("put-64", "range-s-64")
+# Servers that only run MUX_WORKLOADS: what the one-port multiplexer costs.
 MUX_ONLY = ("etcdpy-grpc", "api-mux", "api-grpc")
 
 
@@ -391,7 +391,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for rnd in range(0 if args.only_big else args.rounds):
             for wl in wls:
                 targets = [s for s in live if s.alive()
-                           and (s.name not in MUX_ONLY or wl.key == MUX_WORKLOAD)]
+                           and (s.name not in MUX_ONLY or wl.key in MUX_WORKLOADS)]
                 turn += 1
                 k = turn % max(1, len(targets))
                 for srv in targets[k:] + targets[:k]:
@@ -624,23 +624,27 @@ def markdown(rep: dict[str, Any]) -> str:
                          f"{failed} | {fmt(b.get('restart_to_first_count_s'))} "
                          f"({fmt(b.get('count_after_restart'))}) | "
                          f"{fmt(b.get('rss_mib_after_restart'), 1)} |")
-    if any(n in rep["workloads"].get(MUX_WORKLOAD, {}).get("results", {}) for n in MUX_ONLY):
-        lines += ["", "One-port multiplexer (put, 64 clients): `etcdpy` serves gRPC and HTTP on "
-                  "one client port through `etcdpy/transport/cmux.py`; `etcdpy-grpc` is etcdpy "
-                  "with `--listen-client-http-urls` (grpc.aio owns the client port); `api-mux`/"
-                  "`api-grpc` "
-                  "are `benchmarks/cmux_server.py` (etcdpy's API layer over the in-memory fake "
-                  "server of tests/api) in its `mux` and `grpc` modes."]
-    res = rep["workloads"].get(MUX_WORKLOAD, {}).get("results", {})
-    for a, b in (("etcdpy", "etcdpy-grpc"), ("api-mux", "api-grpc")):
-        ma, mb = res.get(a, {}).get("median", {}), res.get(b, {}).get("median", {})
-        if ma.get("ops_per_sec") and mb.get("ops_per_sec"):
-            cpu = ""
-            if ma.get("server_cpu_ms_per_op") and mb.get("server_cpu_ms_per_op"):
-                cpu = (f", server CPU {ma['server_cpu_ms_per_op']:.3f} vs "
-                       f"{mb['server_cpu_ms_per_op']:.3f} ms/op")
-            lines.append(f"- {a} {ma['ops_per_sec']:,.0f}/s vs {b} {mb['ops_per_sec']:,.0f}/s: "
-                         f"multiplexed/direct = {ma['ops_per_sec'] / mb['ops_per_sec']:.2f}{cpu}.")
+    if any(n in rep["workloads"].get(k, {}).get("results", {})
+           for k in MUX_WORKLOADS for n in MUX_ONLY):
+        lines += ["", "One-port multiplexer: `etcdpy` serves gRPC and HTTP on one client port "
+                  "through `etcdpy/transport/cmux.py` (plaintext gRPC forwarded by the native "
+                  "splice thread, `transport/_splice.c`); `etcdpy-grpc` is etcdpy with "
+                  "`--listen-client-http-urls` (grpc.aio owns the client port); `api-mux`/"
+                  "`api-grpc` are `benchmarks/cmux_server.py` (etcdpy's API layer over the "
+                  "in-memory fake server of tests/api) in its `mux` and `grpc` modes."]
+    for key in MUX_WORKLOADS:
+        res = rep["workloads"].get(key, {}).get("results", {})
+        label = rep["workloads"].get(key, {}).get("label", key)
+        for a, b in (("etcdpy", "etcdpy-grpc"), ("api-mux", "api-grpc")):
+            ma, mb = res.get(a, {}).get("median", {}), res.get(b, {}).get("median", {})
+            if ma.get("ops_per_sec") and mb.get("ops_per_sec"):
+                cpu = ""
+                if ma.get("server_cpu_ms_per_op") and mb.get("server_cpu_ms_per_op"):
+                    cpu = (f", server CPU {ma['server_cpu_ms_per_op']:.3f} vs "
+                           f"{mb['server_cpu_ms_per_op']:.3f} ms/op")
+                lines.append(f"- {label}: {a} {ma['ops_per_sec']:,.0f}/s vs {b} "
+                             f"{mb['ops_per_sec']:,.0f}/s: multiplexed/direct = "
+                             f"{ma['ops_per_sec'] / mb['ops_per_sec']:.2f}{cpu}.")
     return "\n".join(lines) + "\n"
 
 
