@@ -19,15 +19,12 @@ import shutil
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import grpc
-from aiohttp import web
 
-from etcdpy.api.http.endpoints import add_routes
 from etcdpy.api.v3.common import ApiContext, ClientAPIOptions
-from etcdpy.api.v3.gateway import Gateway
 from etcdpy.api.v3.server import build_grpc_server
 from etcdpy.observability.logging import Logger, log_serving_client_traffic
 from etcdpy.server.facade import EtcdServerAPI
@@ -40,11 +37,22 @@ from etcdpy.transport.tls import (
     server_ssl_context,
 )
 
+if TYPE_CHECKING:
+    from aiohttp import web
+
 Mode = Literal["mux", "grpc", "http"]
+
+HTTP_BACKLOG = 128
+"""aiohttp's ``TCPSite`` default, kept for the lazily built HTTP side."""
 
 
 def build_http_app(api: ApiContext, methods: list[Any] | None = None) -> web.Application:
     """The HTTP/1.1 side: etcd's plain endpoints plus the grpc-gateway JSON API."""
+    from aiohttp import web
+
+    from etcdpy.api.http.endpoints import add_routes
+    from etcdpy.api.v3.gateway import Gateway
+
     app = web.Application(client_max_size=api.options.max_recv_bytes)
     add_routes(app, api.server, [api.registry])
     if methods is None:
@@ -66,6 +74,9 @@ class ClientListener:
     runner: web.AppRunner | None = None
     mux: ClientMux | None = None
     http_site: web.BaseSite | None = None
+    http: LazyHttp | None = None
+    """The HTTP/1.1 side of ``"mux"``/``"http"`` listeners, built on its first connection."""
+    _http_server: asyncio.AbstractServer | None = None
     _tmpdir: str | None = None
     _api: ApiContext | None = None
     _closed: bool = field(default=False)
@@ -78,8 +89,12 @@ class ClientListener:
             if self._api is not None and self.mux.peer_info in self._api.peer_lookups:
                 self._api.peer_lookups.remove(self.mux.peer_info)
             await self.mux.close()
+        if self._http_server is not None:
+            self._http_server.close()
         if self.grpc_server is not None:
             await self.grpc_server.stop(grace)
+        if self.http is not None:
+            await self.http.close()
         if self.runner is not None:
             await self.runner.cleanup()
         if self._tmpdir is not None:
@@ -173,6 +188,10 @@ async def serve_metrics(
     host, port, secure = _host_port(url)
     if secure and tls is None:
         raise ValueError(f"{url}: https metrics URL needs --cert-file and --key-file")
+    from aiohttp import web
+
+    from etcdpy.api.http.endpoints import add_routes
+
     app = web.Application()
     add_routes(app, api.server, [api.registry])
     runner = web.AppRunner(app, access_log=None)
@@ -231,26 +250,22 @@ async def serve_client(
         await gsrv.start()
         lst = ClientListener(url, (host, bound), mode, grpc_server=gsrv)
     elif mode == "http":
-        runner = web.AppRunner(build_http_app(api), handler_cancellation=True, access_log=None)
-        await runner.setup()
+        http = LazyHttp(api, None)
         ctx = tls.ssl_context(http2=False) if tls is not None else None
-        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ctx)
         # (CRL / allowed-CN checks on an HTTP-only TLS listener: not wired yet)
-        await site.start()
-        addr = runner.addresses[0]
-        lst = ClientListener(url, (host, int(addr[1])), mode, runner=runner, http_site=site)
+        srv = await asyncio.get_running_loop().create_server(
+            http, host, port, ssl=ctx, backlog=HTTP_BACKLOG, reuse_address=True
+        )
+        addr = srv.sockets[0].getsockname()
+        lst = ClientListener(url, (host, int(addr[1])), mode, http=http, _http_server=srv)
     else:
         gsrv, methods = build_grpc_server(api)
         tmpdir, path = private_unix_path()
         gsrv.add_insecure_port(f"unix:{path}")
         await gsrv.start()
-        runner = web.AppRunner(
-            build_http_app(api, methods), handler_cancellation=True, access_log=None
-        )
-        await runner.setup()
-        assert runner.server is not None
+        http = LazyHttp(api, methods)
         mux = ClientMux(
-            runner.server,
+            http,
             path,
             ssl=tls.ssl_context() if tls is not None else None,
             threaded=threaded_mux,
@@ -265,7 +280,7 @@ async def serve_client(
             (host, bound),
             mode,
             grpc_server=gsrv,
-            runner=runner,
+            http=http,
             mux=mux,
             _tmpdir=tmpdir,
             _api=api,
@@ -273,3 +288,123 @@ async def serve_client(
     if logger is not None:
         log_serving_client_traffic(logger, f"{host}:{lst.address[1]}", secure=secure)
     return lst
+
+
+class LazyHttp:
+    """The HTTP/1.1 side of a client listener as a protocol factory that builds the aiohttp
+    application on the first HTTP connection: aiohttp and the JSON gateway (~11 MiB of a
+    member's idle RSS) are imported only by members that are asked for HTTP. Connections
+    accepted while it is being built wait in ``_PendingHttp`` (their bytes buffered) and
+    are handed to aiohttp's protocol as if it had accepted them."""
+
+    def __init__(self, api: ApiContext, methods: list[Any] | None) -> None:
+        self._api = api
+        self._methods = methods
+        self.runner: web.AppRunner | None = None
+        self._factory: Callable[[], asyncio.BaseProtocol] | None = None
+        self._waiting: list[_PendingHttp] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        if self._factory is not None:
+            return self._factory()
+        p = _PendingHttp()
+        self._waiting.append(p)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._build())
+        return p
+
+    async def _build(self) -> None:
+        from aiohttp import web
+
+        try:
+            runner = web.AppRunner(
+                build_http_app(self._api, self._methods),
+                handler_cancellation=True,
+                access_log=None,
+            )
+            await runner.setup()
+        except BaseException:
+            self._task = None  # the next connection tries again
+            waiting, self._waiting = self._waiting, []
+            for p in waiting:
+                p.abort()
+            raise
+        if self._closed:
+            await runner.cleanup()
+            waiting, self._waiting = self._waiting, []
+            for p in waiting:
+                p.abort()
+            return
+        assert runner.server is not None
+        self.runner = runner
+        self._factory = runner.server
+        waiting, self._waiting = self._waiting, []
+        for p in waiting:
+            p.hand_over(runner.server)
+
+    async def close(self) -> None:
+        self._closed = True
+        task = self._task
+        if task is not None and not task.done():
+            await asyncio.wait({task})
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+        waiting, self._waiting = self._waiting, []
+        for p in waiting:
+            p.abort()
+
+
+class _PendingHttp(asyncio.Protocol):
+    """An HTTP connection accepted before the aiohttp application exists: remembers what
+    happened to it until the application is there (``hand_over``) and it is connected
+    (the loop calls ``connection_made`` after the factory, possibly after ``hand_over``)."""
+
+    def __init__(self) -> None:
+        self._transport: asyncio.BaseTransport | None = None
+        self._factory: Callable[[], asyncio.BaseProtocol] | None = None
+        self._buf: list[bytes] = []
+        self._eof = False
+        self._lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        if self._factory is not None:
+            self._switch(transport, self._factory)
+
+    def data_received(self, data: bytes) -> None:
+        self._buf.append(data)
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        return True  # keep the transport until the real protocol decides
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+
+    def hand_over(self, factory: Callable[[], asyncio.BaseProtocol]) -> None:
+        self._factory = factory
+        if self._transport is not None:
+            self._switch(self._transport, factory)
+
+    def _switch(
+        self, t: asyncio.BaseTransport, factory: Callable[[], asyncio.BaseProtocol]
+    ) -> None:
+        if self._lost:
+            return
+        proto = factory()
+        t.set_protocol(proto)
+        proto.connection_made(t)
+        assert isinstance(proto, asyncio.Protocol)
+        for data in self._buf:
+            proto.data_received(data)
+        self._buf = []
+        if self._eof and not proto.eof_received():
+            t.close()
+
+    def abort(self) -> None:
+        if self._transport is not None and not self._lost:
+            self._transport.close()
+        self._lost = True

@@ -60,10 +60,21 @@ def _run_server(cfg: ServerConfig, lg: Logger) -> int:
     except ImportError as e:
         lg.error("etcdpy.embed is not available; cannot start the server", {"error": str(e)})
         return 1
+    _tune_gc()
     result = embed.run(cfg, lg)
     if inspect.isawaitable(result):
         result = asyncio.run(_await(result))
     return int(result or 0)
+
+
+def _tune_gc() -> None:
+    """A long-running server: move everything the imports created (modules, classes,
+    descriptors: most of the heap) to the permanent generation, so the collector's
+    older-generation passes stop re-scanning them under load."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 async def _await(aw: object) -> object:

@@ -28,6 +28,7 @@ LMDB limits keys to 511 bytes, so user keys longer than :data:`MAX_KEY_LEN` are 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from etcdpy.mvcc.revision import rev_to_bytes
@@ -167,16 +168,43 @@ def walk_live(cur: Any, key: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]
         yield k, e
 
 
-def count_live(cur: Any, key: bytes, end: bytes) -> int:
-    """:func:`count` at the current revision, over a ``key_live`` cursor (keys only)."""
+def live_entries(cur: Any, key: bytes, end: bytes, cap: int = 0) -> list[bytes]:
+    """The ``key`` bucket keys (17 bytes) of the first ``cap`` (0: all) live keys of the
+    range, in key order, over a ``key_live`` cursor: :func:`walk_live` without a Python
+    object per key beyond the result (the hot path of big ranges)."""
+    if not end:
+        return [cur.value()[:17]] if set_key(cur, key) else []
+    if not seek(cur, key):
+        return []
+    out: list[bytes] = []
+    ap = out.append
+    if end == RANGE_END_ALL:
+        it = cur.iternext(keys=False)
+        for e in islice(it, cap) if cap > 0 else it:
+            ap(e[:17])
+        return out
+    it = cur.iternext()
+    for k, e in islice(it, cap) if cap > 0 else it:
+        if k >= end:
+            break
+        ap(e[:17])
+    return out
+
+
+def count_live(cur: Any, key: bytes, end: bytes, cap: int = 0) -> int:
+    """:func:`count` at the current revision, over a ``key_live`` cursor (keys only);
+    counts at most ``cap`` keys when ``cap`` > 0."""
     if not end:
         return 1 if set_key(cur, key) else 0
     if not seek(cur, key):
         return 0
+    it = cur.iternext(values=False)
+    if cap > 0:
+        it = islice(it, cap)
     if end == RANGE_END_ALL:
-        return sum(1 for _ in cur.iternext(values=False))
+        return sum(1 for _ in it)
     n = 0
-    for k in cur.iternext(values=False):
+    for k in it:
         if k >= end:
             break
         n += 1

@@ -32,6 +32,7 @@ import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, NamedTuple
 
 from etcdpy._pb.mvccpb.kv_pb2 import KeyValue
@@ -65,6 +66,7 @@ __all__ = [
     "KVStore",
     "KeyValue",
     "RangeResult",
+    "RawRange",
     "ReadView",
     "TxnWrite",
     "WriteResult",
@@ -128,6 +130,16 @@ class RangeResult:
 
 
 @dataclass(slots=True)
+class RawRange:
+    """:class:`RangeResult` with each ``KeyValue`` as its stored serialized bytes."""
+
+    kvs: list[bytes]
+    count: int
+    more: bool
+    revision: int
+
+
+@dataclass(slots=True)
 class WriteResult:
     """What :meth:`TxnWrite.end` returns: ``revision`` is the new main revision (or the
     unchanged current one if nothing changed) and ``events`` the changes in order."""
@@ -164,6 +176,7 @@ class ReadView:
         "_cur",
         "_finished",
         "_idx",
+        "_kcur",
         "_keydb",
         "_lcur",
         "_live",
@@ -183,6 +196,7 @@ class ReadView:
         self._live = rtxn.db(BUCKET_KEY_LIVE)
         self._cur: Any = None
         self._lcur: Any = None
+        self._kcur: Any = None
         if revs is None:
             raw = self._txn.get(META_MVCC_REV, db=rtxn.db(BUCKET_META))
             revs = _REVS.unpack(raw) if raw else INITIAL_REVS
@@ -306,6 +320,60 @@ class ReadView:
             for kv in kvs:
                 kv.value = b""
         return RangeResult(kvs, total, more, self.revision)
+
+    def range_raw(
+        self,
+        key: bytes,
+        range_end: bytes = b"",
+        *,
+        revision: int = 0,
+        limit: int = 0,
+        descend: bool = False,
+        max_keys: int = 0,
+    ) -> RawRange | None:
+        """:meth:`range` for the common shape (sorted by key, no filter, whole values) with
+        the values as stored — serialized ``KeyValue`` messages, what a response carries —
+        so nothing is parsed (see :mod:`etcdpy.mvcc.wire`). ``descend``: key order reversed
+        (``SORT_DESCEND`` by ``TARGET_KEY``). Same errors as :meth:`range`.
+
+        None when more than ``max_keys`` (> 0) values would be read (the caller then reads
+        on a reader thread) or when an index entry has no value (the object path reports it).
+        """
+        upto = self._check_rev(revision)
+        cap = 0 if (descend or limit <= 0) else limit
+        bound = max_keys + 1 if max_keys > 0 else 0
+        if upto is None:
+            lcur = self._live_cursor()
+            if cap:
+                ents = key_index.live_entries(lcur, key, range_end, cap)
+                total = len(ents)
+                if total == cap:
+                    total = key_index.count_live(lcur, key, range_end, bound)
+            else:
+                ents = key_index.live_entries(lcur, key, range_end, bound)
+                total = len(ents)
+        else:
+            walk = key_index.walk(self._cursor(), key, range_end, upto)
+            ents = [key_index.key_bucket_key(e) for _k, e in islice(walk, bound or None)]
+            total = len(ents)
+        if bound and total >= bound:
+            return None
+        more = False
+        if descend:
+            ents.reverse()
+        if 0 < limit < len(ents):
+            del ents[limit:]
+            more = True
+        elif cap and total > len(ents):
+            more = True
+        if not ents:
+            return RawRange([], total, more, self.revision)
+        if self._kcur is None:
+            self._kcur = self._txn.cursor(db=self._keydb)
+        pairs = self._kcur.getmulti(ents)
+        if len(pairs) != len(ents):
+            return None
+        return RawRange([v for _k, v in pairs], total, more, self.revision)
 
     def get(self, key: bytes, revision: int = 0) -> KeyValue | None:
         """The version of ``key`` live at ``revision`` (<= 0: now) or None."""

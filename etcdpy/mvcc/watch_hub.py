@@ -24,12 +24,19 @@ Rules:
    ``compact_revision`` set and ``canceled`` True, and is removed (etcd's compacted watcher).
 6. Progress: :meth:`WatchHub.progress_revision` answers a revision only when every watcher of
    the stream is synced, so a progress notification never undercuts a later event (#15220).
+7. Coalescing (streams created with ``coalesce=True``, what the server uses): a batch stays
+   *open* until the sender takes it (:meth:`WatchHub.taken`); events of later revisions for
+   its watcher join it instead of making a new batch (no new ``pending``), so a busy stream
+   sends one response per watcher with everything since its last write, like etcd's
+   catch-up. A revision's events always stay in one batch; a batch takes no more after
+   :data:`MAX_BATCH_EVENTS` events or once :meth:`WatchHub.seal` was called for its stream
+   (something else was queued after it, e.g. a progress notification, that later events
+   must not overtake).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from etcdpy.mvcc.kvstore import DELETE, PUT, Event, ReadView
 
@@ -39,6 +46,8 @@ DEFAULT_STREAM_CAPACITY = 128
 MAX_WATCHERS_PER_SYNC = 512
 #: Events read per catch-up chunk (a chunk ends on a revision boundary).
 HISTORY_CHUNK = 1000
+#: An open batch takes the events of another revision only while it holds fewer (rule 7).
+MAX_BATCH_EVENTS = 500
 
 SYNCED = "synced"
 UNSYNCED = "unsynced"
@@ -52,6 +61,10 @@ class WatchStream:
     capacity: int = DEFAULT_STREAM_CAPACITY
     pending: int = 0
     watchers: dict[int, Watcher] = field(default_factory=dict)
+    #: Rule 7: batches stay open for more events (the sender calls ``taken``).
+    coalesce: bool = False
+    #: Bumped by ``seal``: only batches opened in the current epoch take more events.
+    epoch: int = 0
 
     def has_room(self) -> bool:
         return self.pending < self.capacity
@@ -76,6 +89,10 @@ class Watcher:
     state: str = SYNCED
     #: True once it fell behind because its stream was full (until it is synced again).
     victim: bool = False
+    #: Its batch not yet taken by the sender, that more events may join (rule 7).
+    open: WatchBatch | None = None
+    #: Index of the event list it gets in ``notify``: its filters and prev_kv as bits.
+    kind: int = 0
 
     def matches(self, key: bytes) -> bool:
         end = self.range_end
@@ -86,15 +103,33 @@ class Watcher:
         return self.key <= key < end
 
 
-class WatchBatch(NamedTuple):
+class WatchBatch:
     """What to send for one watcher (a ``WatchResponse`` before fragmentation): ``revision``
-    is the header revision; ``canceled`` with ``compact_revision`` ends a compacted watcher."""
+    is the header revision; ``canceled`` with ``compact_revision`` ends a compacted watcher.
+    An open batch (rule 7) still grows: read it when the sender takes it."""
 
-    watcher: Watcher
-    revision: int
-    events: list[Event]
-    compact_revision: int = 0
-    canceled: bool = False
+    __slots__ = ("canceled", "compact_revision", "epoch", "events", "revision", "watcher")
+
+    def __init__(
+        self,
+        watcher: Watcher,
+        revision: int,
+        events: list[Event],
+        compact_revision: int = 0,
+        canceled: bool = False,
+    ) -> None:
+        self.watcher = watcher
+        self.revision = revision
+        self.events = events
+        self.compact_revision = compact_revision
+        self.canceled = canceled
+        self.epoch = watcher.stream.epoch
+
+    def __repr__(self) -> str:
+        return (
+            f"WatchBatch(watch_id={self.watcher.id}, revision={self.revision}, "
+            f"events={len(self.events)}, canceled={self.canceled})"
+        )
 
 
 @dataclass(slots=True)
@@ -141,8 +176,10 @@ class WatchHub:
 
     # --- streams and watchers ------------------------------------------------------------------
 
-    def new_stream(self, capacity: int = DEFAULT_STREAM_CAPACITY) -> WatchStream:
-        return WatchStream(capacity)
+    def new_stream(
+        self, capacity: int = DEFAULT_STREAM_CAPACITY, *, coalesce: bool = False
+    ) -> WatchStream:
+        return WatchStream(capacity, coalesce=coalesce)
 
     def close_stream(self, stream: WatchStream) -> None:
         """Cancel every watcher of ``stream``."""
@@ -181,6 +218,7 @@ class WatchHub:
             progress_notify,
             fragment,
         )
+        w.kind = (1 if no_put else 0) | (2 if no_delete else 0) | (4 if prev_kv else 0)
         stream.watchers[watch_id] = w
         if min_rev > self._current:
             self._add_synced(w)
@@ -228,40 +266,79 @@ class WatchHub:
         """``n`` batches of ``stream`` have been sent (frees room, rule 3)."""
         stream.pending = max(0, stream.pending - n)
 
+    def taken(self, batch: WatchBatch) -> None:
+        """The sender took ``batch``: it is closed (rule 7) and acknowledged (rule 3)."""
+        w = batch.watcher
+        if w.open is batch:
+            w.open = None
+        s = w.stream
+        if s.pending > 0:
+            s.pending -= 1
+
+    def seal(self, stream: WatchStream) -> None:
+        """Close every open batch of ``stream``: what is queued after now must not be
+        overtaken by events joining an earlier batch (rule 7)."""
+        stream.epoch += 1
+
     # --- live events ---------------------------------------------------------------------------
 
     def notify(self, revision: int, events: list[Event]) -> list[WatchBatch]:
-        """Deliver the events of ``revision`` to synced watchers (rule 2, 3)."""
+        """Deliver the events of ``revision`` to synced watchers (rule 2, 3, 7); returns the
+        new batches (events joining an open batch are not returned again)."""
         if revision <= self._current:
             raise ValueError(f"notify({revision}) after {self._current}")
         self._current = revision
-        matched: dict[Watcher, list[Event]] = {}
+        # Every watcher is in exactly one group (its key or its range): match per group,
+        # then give each watcher of a group the group's event list for its filters.
+        hits: dict[int, tuple[dict[Watcher, None], list[Event]]] = {}
         single = self._single
         ranges = self._ranges
         for ev in events:
             key = ev.kv.key
             group = single.get(key)
             if group:
-                for w in group:
-                    _add_event(matched, w, ev)
+                hit = hits.get(id(group))
+                if hit is None:
+                    hits[id(group)] = (group, [ev])
+                else:
+                    hit[1].append(ev)
             for (lo, end), rgroup in ranges.items():
                 if key >= lo and (key < end or end == b"\x00"):
-                    for w in rgroup:
-                        _add_event(matched, w, ev)
+                    hit = hits.get(id(rgroup))
+                    if hit is None:
+                        hits[id(rgroup)] = (rgroup, [ev])
+                    else:
+                        hit[1].append(ev)
         out: list[WatchBatch] = []
-        for w, evs in matched.items():
-            if w.min_rev > revision:
-                continue  # waits for a future start revision
-            s = w.stream
-            if s.pending >= s.capacity:
-                self._remove_synced(w)
-                w.state = UNSYNCED
-                w.victim = True
-                w.min_rev = revision
-                self._unsynced[w] = None
-                continue
-            s.pending += 1
-            out.append(WatchBatch(w, revision, evs))
+        victims: list[Watcher] = []
+        for group, evs in hits.values():
+            by_kind: list[list[Event] | None] = [None] * 8
+            for w in group:
+                wevs = by_kind[w.kind]
+                if wevs is None:
+                    wevs = by_kind[w.kind] = _filtered(evs, w.kind)
+                if not wevs or w.min_rev > revision:
+                    continue  # nothing for it, or waits for a future start revision
+                s = w.stream
+                b = w.open
+                if b is not None and b.epoch == s.epoch and len(b.events) < MAX_BATCH_EVENTS:
+                    b.events += wevs
+                    b.revision = revision
+                    continue
+                if s.pending >= s.capacity:
+                    victims.append(w)
+                    continue
+                s.pending += 1
+                b = WatchBatch(w, revision, list(wevs))
+                if s.coalesce:
+                    w.open = b
+                out.append(b)
+        for w in victims:
+            self._remove_synced(w)
+            w.state = UNSYNCED
+            w.victim = True
+            w.min_rev = revision
+            self._unsynced[w] = None
         return out
 
     def restore(self, current_revision: int) -> None:
@@ -283,6 +360,10 @@ class WatchHub:
 
     def has_unsynced(self) -> bool:
         return bool(self._unsynced)
+
+    def has_synced(self) -> bool:
+        """True if some watcher waits for :meth:`notify` (else it only moves the revision)."""
+        return bool(self._single or self._ranges)
 
     def sync_plan(self, max_watchers: int = MAX_WATCHERS_PER_SYNC) -> SyncPlan | None:
         """Pick up to ``max_watchers`` unsynced watchers whose stream has room; None if none."""
@@ -326,7 +407,10 @@ class WatchHub:
                     _add_event_to(evs, w, ev)
             if evs:
                 s.pending += 1
-                out.append(WatchBatch(w, cur, evs))
+                b = WatchBatch(w, cur, evs)
+                if s.coalesce:
+                    w.open = b
+                out.append(b)
             w.min_rev = end
             if end > cur:
                 self._unsynced.pop(w, None)
@@ -355,10 +439,17 @@ def _add_event_to(evs: list[Event], w: Watcher, ev: Event) -> None:
     evs.append(ev)
 
 
-def _add_event(matched: dict[Watcher, list[Event]], w: Watcher, ev: Event) -> None:
-    evs = matched.get(w)
-    if evs is None:
-        evs = matched[w] = []
-    _add_event_to(evs, w, ev)
-    if not evs:
-        del matched[w]
+def _filtered(events: list[Event], kind: int) -> list[Event]:
+    """``events`` as a watcher of ``kind`` (``Watcher.kind`` bits) gets them."""
+    no_put, no_delete, prev_kv = kind & 1, kind & 2, kind & 4
+    out: list[Event] = []
+    for ev in events:
+        if ev.type == PUT:
+            if no_put:
+                continue
+        elif ev.type == DELETE and no_delete:
+            continue
+        if not prev_kv and ev.prev_kv is not None:
+            ev = ev._replace(prev_kv=None)
+        out.append(ev)
+    return out

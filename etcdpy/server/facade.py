@@ -10,7 +10,7 @@ subclasses from ``etcdpy.errors``; the API layer maps them to gRPC status / JSON
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
@@ -23,12 +23,23 @@ class AuthInfo(Protocol):
     revision: int
 
 
+class EncodedWatchResponse(NamedTuple):
+    """A ``WatchResponse`` already serialized (``data``), with the two fields the API layer
+    looks at. gRPC writes ``data`` as is; the JSON gateway parses it back."""
+
+    watch_id: int
+    canceled: bool
+    data: bytes
+
+
 class WatchStream(Protocol):
     """One client watch stream (etcd's mvcc.WatchStream): many watchers, one ordered output.
 
     ``create`` answers synchronously with the created response (or raises EtcdError);
     events, progress notifications, compaction cancels and control replies come out of
-    ``responses()`` in order, already fragmented when the watcher asked for it.
+    ``responses()`` in order, already fragmented when the watcher asked for it. A response
+    may come as an :class:`EncodedWatchResponse`. ``responses()`` is lazy: take the next
+    response only when ready to send it (what waits in the stream may still be merged).
     """
 
     def create(self, req: pb.WatchCreateRequest) -> pb.WatchResponse: ...
@@ -37,7 +48,7 @@ class WatchStream(Protocol):
 
     def request_progress(self) -> None: ...
 
-    def responses(self) -> AsyncIterator[pb.WatchResponse]: ...
+    def responses(self) -> AsyncIterator[pb.WatchResponse | EncodedWatchResponse]: ...
 
     def close(self) -> None: ...
 
@@ -61,6 +72,9 @@ class EtcdServerAPI(Protocol):
     async def compact(
         self, req: pb.CompactionRequest, auth: AuthInfo | None = None
     ) -> pb.CompactionResponse: ...
+
+    # Optional (found with getattr by api/v3/kv.py, implemented by EtcdServer):
+    # async range_encoded(req, auth) -> bytes, the serialized RangeResponse of ``range``.
 
     # --- Watch ---
     def watch_stream(self, auth: AuthInfo | None = None) -> WatchStream: ...

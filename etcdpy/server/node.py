@@ -14,6 +14,9 @@ Rules (ARCHITECTURE 3.5, etcd's Ready contract):
 3. Committed entries are handed to the application in order (``RaftApplication.apply``),
    which applies them on the KV writer thread without blocking this loop; the next save
    overlaps that apply. Conf changes are applied to the raft core here, in log order.
+   A Ready whose committed entries are all normal ones hands them over from the WAL
+   writer thread right after its save (``apply_after_save``): the apply starts without
+   a round trip through the loop, still strictly after the fsync.
 4. An exception from the WAL stops the member (etcd's ``lg.Fatal``): a member that cannot
    persist must not keep voting or acknowledging.
 
@@ -24,9 +27,10 @@ messages of a Ready go out (after its save), ``raftBeforeAdvance`` before ``adva
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future as CFuture
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 from etcdpy.raft.confchange_codec import decode as decode_conf_change
@@ -48,6 +52,13 @@ from etcdpy.raft.types import (
 )
 from etcdpy.server.logger import LoggerLike
 from etcdpy.util.failpoints import Failpoints
+
+GATHER_TURNS = 32
+"""Loop turns the driver may yield, between two Readies under load, to gather proposals."""
+GATHER_TARGET = 128
+"""Proposals after which it stops gathering and cuts the Ready."""
+GATHER_MAX_WAIT = 0.002
+"""Seconds it gathers at most (bounds the latency it can add)."""
 
 
 class RawNodeLike(Protocol):
@@ -80,6 +91,12 @@ class Executor(Protocol):
 
     def submit(self, fn: Any, /, *args: Any) -> CFuture[Any]: ...
 
+    def run_async(
+        self, loop: asyncio.AbstractEventLoop, fn: Any, /, *args: Any
+    ) -> asyncio.Future[Any]: ...
+
+    def post(self, fn: Any, /, *args: Any) -> None: ...
+
 
 class TransportLike(Protocol):
     def start(self, sink: Any) -> None: ...
@@ -96,6 +113,14 @@ class RaftApplication(Protocol):
         """
         ...
 
+    def apply_after_save(
+        self, entries: Sequence[Entry], then: Callable[[], None] | None = None
+    ) -> None:
+        """Like ``apply`` for normal entries only, called on the WAL writer thread once the
+        save that precedes them is durable (in order with every ``apply``); ``then`` runs
+        on the loop once they are applied (or the apply failed)."""
+        ...
+
     async def apply_snapshot(self, snap: Snapshot) -> None: ...
 
     def on_read_states(self, states: Sequence[ReadState]) -> None: ...
@@ -105,6 +130,41 @@ class RaftApplication(Protocol):
     def on_proposal_dropped(self, req_id: int) -> None: ...
 
     def on_fatal(self, exc: BaseException) -> None: ...
+
+
+class _Wake:
+    """``asyncio.Event`` for the driver's one waiter, bound to the loop once: a wait costs
+    one future and no running-loop lookup (the driver waits once per Ready)."""
+
+    __slots__ = ("_flag", "_waiter", "loop")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def set(self) -> None:
+        if not self._flag:
+            self._flag = True
+            w = self._waiter
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    def clear(self) -> None:
+        self._flag = False
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    async def wait(self) -> None:
+        if self._flag:
+            return
+        assert self.loop is not None
+        w = self._waiter = self.loop.create_future()
+        try:
+            await w
+        finally:
+            self._waiter = None
 
 
 @dataclass(slots=True)
@@ -164,10 +224,11 @@ class RaftNode:
         self._transfers: list[int] = []
         self._campaign = False
         self._ticks = 0
-        self._wake = asyncio.Event()
+        self._wake = _Wake()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stopped = False
         self.campaign_when_alone = True
+        self._loop: asyncio.AbstractEventLoop  # set by run()
 
     # ------------------------------------------------------------------ inputs (loop thread)
 
@@ -222,7 +283,7 @@ class RaftNode:
     async def run(self) -> None:
         """The driver task; returns when ``stop`` is called, raises on a fatal error."""
         self._transport.start(self)
-        loop = asyncio.get_running_loop()
+        loop = self._loop = self._wake.loop = asyncio.get_running_loop()
         self._tick_handle = loop.call_later(self._tick_interval, self._on_tick)
         try:
             self._maybe_campaign_alone()
@@ -237,10 +298,7 @@ class RaftNode:
                     rd = self._rn.ready()
                     await self._handle_ready(rd)
                     if len(rd.entries) > 1 and self._proposals:
-                        # Under concurrent load: let the loop take in the requests that
-                        # are already readable before cutting the next Ready, so one WAL
-                        # fsync and one apply commit cover more of them (group commit).
-                        await asyncio.sleep(0)
+                        await self._gather()
                     self._feed()
         except BaseException as exc:
             if not isinstance(exc, asyncio.CancelledError):
@@ -250,6 +308,22 @@ class RaftNode:
         finally:
             if self._tick_handle is not None:
                 self._tick_handle.cancel()
+
+    async def _gather(self) -> None:
+        """Group commit under concurrent load (the last Ready carried several entries and
+        proposals already wait): yield to the loop for a few turns so the requests it is
+        already reading join the next Ready, until ``GATHER_TARGET`` proposals wait,
+        ``GATHER_TURNS`` turns or ``GATHER_MAX_WAIT`` passed. Every Ready costs a WAL
+        transaction with two fsyncs, a KV commit with one, and the thread hand-offs;
+        the loop is the bottleneck under load, so bigger batches raise throughput and
+        lower latency (64 clients: ~10 -> ~13-19 entries per save, -10 % CPU per put).
+        A lone client never gets here (its Readies carry one entry)."""
+        loop = self._loop
+        deadline = loop.time() + GATHER_MAX_WAIT
+        for _ in range(GATHER_TURNS):
+            await asyncio.sleep(0)
+            if len(self._proposals) >= GATHER_TARGET or loop.time() >= deadline:
+                return
 
     def stop(self) -> None:
         self._stopped = True
@@ -317,10 +391,28 @@ class RaftNode:
             st.raft_state = rd.soft_state.raft_state
             self._app.on_soft_state(rd.soft_state)
         snap = None if rd.snapshot.is_empty() else rd.snapshot
+        committed = rd.committed_entries
+        chained = False
         if rd.entries or snap is not None or not rd.hard_state.is_empty():
-            await asyncio.wrap_future(
-                self._wal_writer.submit(self._wal.save, rd.hard_state, rd.entries, snap)
-            )
+            # Committed normal entries are handed to the applier by the WAL writer thread
+            # right after the fsync (rule 1 holds: nothing is applied before it is durable);
+            # conf changes and snapshots go through the loop, which owns the raft core.
+            chained = bool(committed) and snap is None and _all_normal(committed)
+            if chained and not rd.messages:
+                saved: asyncio.Future[None] = self._loop.create_future()
+                self._wal_writer.post(
+                    self._save_then_apply, rd.hard_state, rd.entries, committed, saved
+                )
+                await saved
+            else:
+                await self._wal_writer.run_async(
+                    self._loop,
+                    self._save,
+                    rd.hard_state,
+                    rd.entries,
+                    snap,
+                    committed if chained else None,
+                )
         if not rd.hard_state.is_empty():
             st.term = rd.hard_state.term
             st.vote = rd.hard_state.vote
@@ -332,20 +424,65 @@ class RaftNode:
         if snap is not None:
             st.conf_state = snap.metadata.conf_state
             await self._app.apply_snapshot(snap)
-        if rd.committed_entries:
+        if committed and not chained:
             conf_states: dict[int, ConfState] = {}
-            for e in rd.committed_entries:
+            for e in committed:
                 if e.type != EntryType.NORMAL:
                     cc = decode_conf_change(e.type, e.data)
                     cs = self._rn.apply_conf_change(cc)
                     st.conf_state = cs
                     conf_states[e.index] = cs
-            self._app.apply(rd.committed_entries, conf_states)
+            self._app.apply(committed, conf_states)
         if rd.read_states:
             self._app.on_read_states(rd.read_states)
         self._fp.hit("raftBeforeAdvance")
         self._rn.advance(rd)
         self._maybe_campaign_alone()
+
+    def _save(
+        self,
+        hard_state: HardState,
+        entries: Sequence[Entry],
+        snap: Snapshot | None,
+        then_apply: Sequence[Entry] | None,
+    ) -> None:
+        """WAL writer thread: persist one Ready, then start applying its committed entries."""
+        self._wal.save(hard_state, entries, snap)
+        if then_apply is not None:
+            self._app.apply_after_save(then_apply)
+
+    def _save_then_apply(
+        self,
+        hard_state: HardState,
+        entries: Sequence[Entry],
+        committed: Sequence[Entry],
+        saved: asyncio.Future[None],
+    ) -> None:
+        """WAL writer thread, a Ready with nothing to send: persist it, start applying its
+        committed entries, and tell the loop. When nothing waits for the driver (no
+        proposal, message, read or transfer queued: one client), the loop is told
+        together with the apply's answer, so a lone request costs one loop wake-up less;
+        otherwise at once, so the next save overlaps this apply. (The queues are read
+        from this thread without a lock: a request that lands just after the check waits
+        at most one apply for its Ready.)"""
+        loop = self._loop
+        try:
+            self._wal.save(hard_state, entries, None)
+        except BaseException as exc:  # the driver raises it and stops the member
+            _threadsafe(loop, _fail, saved, exc)
+            return
+        if (
+            self._proposals
+            or self._inbox
+            or self._conf_proposals
+            or self._read_ctxs
+            or self._transfers
+            or self._campaign
+        ):
+            self._app.apply_after_save(committed)
+            _threadsafe(loop, _succeed, saved)
+        else:
+            self._app.apply_after_save(committed, partial(_succeed, saved))
 
     def _maybe_campaign_alone(self) -> None:
         """Alone in the cluster: no need to wait an election timeout (etcd advances ticks
@@ -362,3 +499,28 @@ class RaftNode:
         ):
             self.campaign_when_alone = False
             self._rn.campaign()
+
+
+def _all_normal(entries: Sequence[Entry]) -> bool:
+    normal = EntryType.NORMAL
+    for e in entries:
+        if e.type != normal:
+            return False
+    return True
+
+
+def _succeed(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
+
+
+def _threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop is closed: nobody waits any more
+        pass

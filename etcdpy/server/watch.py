@@ -11,6 +11,13 @@ Rules (ARCHITECTURE 3.6):
    rule 3), never an event lost.
 4. Progress replies (``RequestProgress``) are sent only when every watcher of the stream is
    synced, with the hub's revision, so no later event can undercut them (etcd #15220).
+5. Batching: streams coalesce (the hub's rule 7). A batch waits in the stream as a
+   ``WatchBatch`` and becomes a response only when the API layer takes it, so a watcher
+   gets everything since its last write in one response. Anything else queued seals the
+   stream's open batches first (nothing overtakes it).
+6. Every event is serialized once (:class:`EncodedEvent`, with and without ``prev_kv``) and
+   its bytes are shared by every watcher's response (``mvcc/wire.py``); responses with
+   events leave as :class:`~etcdpy.server.facade.EncodedWatchResponse`.
 """
 
 from __future__ import annotations
@@ -18,11 +25,12 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from etcdpy import errors
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
-from etcdpy._pb.mvccpb import kv_pb2
+from etcdpy._pb.mvccpb.kv_pb2 import KeyValue
+from etcdpy.mvcc import wire
 from etcdpy.mvcc.kvstore import Event
 from etcdpy.mvcc.watch_hub import (
     CANCELED,
@@ -31,7 +39,7 @@ from etcdpy.mvcc.watch_hub import (
     read_history,
 )
 from etcdpy.mvcc.watch_hub import WatchStream as HubStream
-from etcdpy.server.facade import AuthInfo
+from etcdpy.server.facade import AuthInfo, EncodedWatchResponse
 
 if TYPE_CHECKING:
     from etcdpy.server.etcdserver import EtcdServer
@@ -39,6 +47,35 @@ if TYPE_CHECKING:
 INVALID_WATCH_ID = -1
 FILTER_NOPUT = 0
 FILTER_NODELETE = 1
+
+_Out = pb.WatchResponse | WatchBatch
+
+
+class EncodedEvent(NamedTuple):
+    """An :class:`~etcdpy.mvcc.kvstore.Event` (same first fields, so the hub handles it as
+    one) with its ``events`` field bytes: ``data`` without ``prev_kv``, ``data_prev`` with
+    it (None when the event has no previous version). The hub's ``_replace(prev_kv=None)``
+    keeps both."""
+
+    type: int
+    kv: KeyValue
+    prev_kv: KeyValue | None
+    data: bytes
+    data_prev: bytes | None
+
+
+def encode_event(ev: Event) -> EncodedEvent:
+    kvb = ev.kv.SerializeToString()
+    data = wire.event_field(wire.event(ev.type, kvb, None))
+    prev = None
+    if ev.prev_kv is not None:
+        prev = wire.event_field(wire.event(ev.type, kvb, ev.prev_kv.SerializeToString()))
+    return EncodedEvent(ev.type, ev.kv, ev.prev_kv, data, prev)
+
+
+def encode_events(events: list[Event]) -> list[Event]:
+    """``events`` as :class:`EncodedEvent` (typed as events: that is what the hub sees)."""
+    return cast(list[Event], [encode_event(ev) for ev in events])
 
 
 class WatchServer:
@@ -48,12 +85,14 @@ class WatchServer:
         self.server = server
         self.hub = WatchHub(server.revision)
         self._streams: dict[HubStream, ServerWatchStream] = {}
+        self._hdr_key: tuple[int, int] = (-1, -1)
+        self._hdr = b""
         self._sync_needed = asyncio.Event()
         self._progress_interval = progress_interval
         server.add_watch_listener(self._on_commit)
 
     def new_stream(self, auth: AuthInfo | None) -> ServerWatchStream:
-        hs = self.hub.new_stream()
+        hs = self.hub.new_stream(coalesce=True)
         s = ServerWatchStream(self, hs)
         self._streams[hs] = s
         return s
@@ -64,36 +103,56 @@ class WatchServer:
 
     # --- live events -------------------------------------------------------------------
     def _on_commit(self, revision: int, events: list[Event]) -> None:
-        batches = self.hub.notify(revision, events)
+        hub = self.hub
+        batches = hub.notify(revision, encode_events(events) if hub.has_synced() else events)
         if batches:
             self._deliver(batches)
         if self.hub.has_unsynced():
             self._sync_needed.set()
 
     def _deliver(self, batches: list[WatchBatch]) -> None:
-        cache: dict[tuple[int, int], kv_pb2.Event] = {}
-        server = self.server
+        streams = self._streams
         for b in batches:
-            s = self._streams.get(b.watcher.stream)
+            s = streams.get(b.watcher.stream)
             if s is None:
-                self.hub.ack(b.watcher.stream)
+                self.hub.taken(b)
                 continue
+            s._out.append(b)
+            s._ready.set()
+
+    def _header(self, revision: int) -> bytes:
+        """The serialized header of an events response at ``revision`` (one cached)."""
+        server = self.server
+        key = (revision, server.term)
+        if self._hdr_key != key:
+            self._hdr_key = key
+            self._hdr = wire.response_header(
+                server.cluster.cluster_id, server.id, revision, server.term
+            )
+        return self._hdr
+
+    def encode(self, b: WatchBatch) -> list[pb.WatchResponse | EncodedWatchResponse]:
+        """The response(s) of a batch the sender takes now (rule 5, 6)."""
+        w = b.watcher
+        if b.canceled or not b.events:
             resp = pb.WatchResponse(
-                header=server.header(),
-                watch_id=b.watcher.id,
+                header=self.server.header(),
+                watch_id=w.id,
                 compact_revision=b.compact_revision,
                 canceled=b.canceled,
             )
             resp.header.revision = b.revision
-            if b.events:
-                resp.events.extend(_to_pb(ev, cache) for ev in b.events)
-            if b.watcher.fragment and len(resp.events) > 1:
-                parts = fragment(resp, server.settings.max_request_bytes)
-                for part in parts[:-1]:
-                    s._push(part)
-                s._push(parts[-1], counted=True)
-            else:
-                s._push(resp, counted=True)
+            return [resp]
+        events = cast(list[EncodedEvent], b.events)
+        if w.prev_kv:
+            evs = [e.data if e.data_prev is None else e.data_prev for e in events]
+        else:
+            evs = [e.data for e in events]
+        data = wire.watch_events_response(self._header(b.revision), w.id, evs)
+        limit = self.server.settings.max_request_bytes
+        if w.fragment and len(evs) > 1 and len(data) >= limit:
+            return list(fragment(pb.WatchResponse.FromString(data), limit))
+        return [EncodedWatchResponse(w.id, False, data)]
 
     # --- catch-up ----------------------------------------------------------------------
     async def run(self) -> None:
@@ -114,7 +173,9 @@ class WatchServer:
 
                 def read(p: Any = plan) -> Any:
                     with kv.read() as view:
-                        return read_history(view, p)
+                        chunk = read_history(view, p)
+                    chunk.events = encode_events(chunk.events)
+                    return chunk
 
                 chunk = await self.server.run_read(read)
                 batches = self.hub.apply_sync(plan, chunk)
@@ -148,14 +209,16 @@ class ServerWatchStream:
     def __init__(self, ws: WatchServer, hub_stream: HubStream) -> None:
         self._ws = ws
         self.hub_stream = hub_stream
-        self._out: deque[tuple[pb.WatchResponse, bool]] = deque()
+        self._out: deque[_Out] = deque()
         self._ready = asyncio.Event()
         self._closed = False
         self._next_id = 0
         self._progress_pending = False
 
-    def _push(self, resp: pb.WatchResponse, counted: bool = False) -> None:
-        self._out.append((resp, counted))
+    def _push(self, resp: pb.WatchResponse) -> None:
+        """Queue a reply after everything queued so far (seals open batches, rule 5)."""
+        self._ws.hub.seal(self.hub_stream)
+        self._out.append(resp)
         self._ready.set()
 
     def create(self, req: pb.WatchCreateRequest) -> pb.WatchResponse:
@@ -234,16 +297,21 @@ class ServerWatchStream:
                 resp.header.revision = rev
                 self._push(resp)
 
-    async def responses(self) -> AsyncIterator[pb.WatchResponse]:
-        hub = self._ws.hub
+    async def responses(self) -> AsyncIterator[pb.WatchResponse | EncodedWatchResponse]:
+        ws = self._ws
+        hub = ws.hub
+        out = self._out
         while True:
-            while self._out:
-                resp, counted = self._out.popleft()
-                if counted:
-                    hub.ack(self.hub_stream)
+            while out:
+                item = out.popleft()
+                if type(item) is WatchBatch:
+                    hub.taken(item)
                     if hub.has_unsynced():
-                        self._ws.wake_sync()
-                yield resp
+                        ws.wake_sync()
+                    for resp in ws.encode(item):
+                        yield resp
+                else:
+                    yield cast(pb.WatchResponse, item)
             if self._closed:
                 return
             self._ready.clear()
@@ -279,14 +347,3 @@ def fragment(resp: pb.WatchResponse, max_bytes: int) -> list[pb.WatchResponse]:
         parts.append(cur)
     parts[-1].fragment = False
     return parts
-
-
-def _to_pb(ev: Event, cache: dict[tuple[int, int], kv_pb2.Event]) -> kv_pb2.Event:
-    key = (id(ev.kv), id(ev.prev_kv) if ev.prev_kv is not None else 0)
-    out = cache.get(key)
-    if out is None:
-        out = kv_pb2.Event(type=ev.type, kv=ev.kv)  # type: ignore[arg-type]
-        if ev.prev_kv is not None:
-            out.prev_kv.CopyFrom(ev.prev_kv)
-        cache[key] = out
-    return out

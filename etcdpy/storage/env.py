@@ -21,14 +21,18 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import lmdb
 
 from etcdpy.storage.layout import FormatVersionError
+
+if TYPE_CHECKING:  # typing only: the storage layer itself never runs asyncio code
+    import asyncio
 
 T = TypeVar("T")
 
@@ -219,24 +223,137 @@ class DirLock:
 class WriterThread:
     """The one thread that owns an environment's writes (ARCHITECTURE 3.4).
 
-    ``submit`` returns a ``concurrent.futures.Future``; asyncio callers await
-    ``asyncio.wrap_future(w.submit(fn, ...))``. Jobs run one at a time, in order.
+    Jobs run one at a time, in submission order, on one thread fed by a ``SimpleQueue``
+    (no executor machinery: a job costs one queue put and, for asyncio callers, one
+    ``call_soon_threadsafe``). Three ways to hand it a job:
+    - ``submit(fn, *args) -> concurrent.futures.Future`` (any thread; blocking callers);
+    - ``run_async(loop, fn, *args) -> asyncio.Future`` (on the loop; await it);
+    - ``call(loop, cb, fn, *args)``: ``cb(result, exc)`` runs on ``loop`` once ``fn`` is done
+      (the hot paths: no future at all).
+    ``post(fn, *args)`` runs ``fn`` with no answer; exceptions are the caller's concern.
+    Like ``ThreadPoolExecutor``, the thread finishes the queued jobs and exits at
+    ``shutdown`` or at interpreter exit.
     """
 
     def __init__(self, name: str) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._ident: int | None = None
-        self.submit(self._remember).result()
+        q: SimpleQueue[_Job | None] = SimpleQueue()
+        self._q = q
+        self._shutdown = False
+        self._thread = threading.Thread(target=_writer_loop, args=(q,), name=name)
+        self._thread.start()
+        self._ident: int | None = self._thread.ident
+        register = getattr(threading, "_register_atexit", None)
+        if register is not None:  # what ThreadPoolExecutor does: drain and join at exit
+            register(_stop_at_exit, q)
 
-    def _remember(self) -> None:
-        self._ident = threading.get_ident()
+    def _put(self, job: _Job) -> None:
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new jobs after shutdown")
+        self._q.put(job)
 
     def submit(self, fn: Callable[..., T], /, *args: Any) -> Future[T]:
-        return self._pool.submit(fn, *args)
+        fut: Future[T] = Future()
+        fut.set_running_or_notify_cancel()
+        self._put((fn, args, _set_cfuture, fut, None))
+        return fut
+
+    def run_async(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[..., T], /, *args: Any
+    ) -> asyncio.Future[T]:
+        fut: asyncio.Future[T] = loop.create_future()
+        self._put((fn, args, _resolve_on_loop, fut, loop))
+        return fut
+
+    def call(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        cb: Callable[[Any, BaseException | None], None],
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+    ) -> None:
+        self._put((fn, args, _callback_on_loop, cb, loop))
+
+    def post(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        self._put((fn, args, None, None, None))
 
     def on_thread(self) -> bool:
         """True when called from the writer thread (for ownership assertions)."""
         return threading.get_ident() == self._ident
 
     def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait)
+        if not self._shutdown:
+            self._shutdown = True
+            self._q.put(None)
+        if wait and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], Any, Any, Any]
+"""(fn, args, answer(target, loop, result, exc) or None, target, loop)"""
+
+
+def _writer_loop(q: SimpleQueue[_Job | None]) -> None:
+    get = q.get
+    while True:
+        job = get()
+        if job is None:
+            return
+        fn, args, answer, target, loop = job
+        del job
+        res: Any = None
+        err: BaseException | None = None
+        try:
+            res = fn(*args)
+        except BaseException as exc:
+            err = exc
+        if answer is not None:
+            try:
+                answer(target, loop, res, err)
+            except Exception:  # never let one answer kill the writer thread
+                pass
+        del fn, args, answer, target, loop, res, err
+
+
+def _stop_at_exit(q: SimpleQueue[_Job | None]) -> None:
+    q.put(None)
+
+
+def _set_cfuture(fut: Future[Any], _loop: Any, res: Any, exc: BaseException | None) -> None:
+    if exc is None:
+        fut.set_result(res)
+    else:
+        fut.set_exception(exc)
+
+
+def _resolve_on_loop(
+    fut: asyncio.Future[Any],
+    loop: asyncio.AbstractEventLoop,
+    res: Any,
+    exc: BaseException | None,
+) -> None:
+    try:
+        loop.call_soon_threadsafe(_resolve, fut, res, exc)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass
+
+
+def _resolve(fut: asyncio.Future[Any], res: Any, exc: BaseException | None) -> None:
+    if fut.done():  # the awaiting task was cancelled
+        return
+    if exc is None:
+        fut.set_result(res)
+    else:
+        fut.set_exception(exc)
+
+
+def _callback_on_loop(
+    cb: Callable[[Any, BaseException | None], None],
+    loop: asyncio.AbstractEventLoop,
+    res: Any,
+    exc: BaseException | None,
+) -> None:
+    try:
+        loop.call_soon_threadsafe(cb, res, exc)
+    except RuntimeError:  # the loop is closed: the member is gone
+        pass

@@ -5,17 +5,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
+from etcdpy.server.facade import EncodedWatchResponse
 from tests.server.support import member, run
 
 
-async def take(it: AsyncIterator[pb.WatchResponse], n: int) -> list[pb.WatchResponse]:
+async def take(it: AsyncIterator[Any], n: int) -> list[pb.WatchResponse]:
     out = []
     async with asyncio.timeout(10):
         while len(out) < n:
-            out.append(await anext(it))
+            r = await anext(it)
+            if isinstance(r, EncodedWatchResponse):  # serialized by the server: parse it
+                r = pb.WatchResponse.FromString(r.data)
+            out.append(r)
     return out
+
+
+async def _once(item: Any) -> AsyncIterator[Any]:
+    yield item
 
 
 def test_live_and_history_events(tmp_path: Path) -> None:
@@ -101,7 +110,8 @@ def test_many_events_catch_up_in_order(tmp_path: Path) -> None:
             )
             revs: list[int] = []
             async with asyncio.timeout(10):
-                async for r in it:
+                async for raw in it:
+                    (r,) = await take(_once(raw), 1)
                     revs.extend(ev.kv.mod_revision for ev in r.events)
                     if len(revs) >= 600:
                         break

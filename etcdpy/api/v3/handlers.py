@@ -34,10 +34,24 @@ class Method:
     request: Any  # protobuf message class
     response: Any  # protobuf message class
     core: Callable[..., Any]
+    # gRPC only (the gateway keeps ``core``): same contract as ``core``, but it may answer
+    # (or send) responses already serialized as ``bytes``, written to the wire as they are.
+    grpc_core: Callable[..., Any] | None = None
+
+
+def _pass_bytes(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """A response serializer that writes ``bytes`` responses unchanged (wire.py built them)."""
+
+    def ser(msg: Any) -> bytes:
+        if type(msg) is bytes:
+            return msg
+        return serialize(msg)
+
+    return ser
 
 
 def _unary(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[Any]]:
-    core = m.core
+    core = m.grpc_core or m.core
     metrics = api.metrics
     service, name = m.service, m.name
     auth_from = api.auth_from_context
@@ -62,7 +76,7 @@ def _unary(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[Any]]:
 
 
 def _server_stream(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[None]]:
-    core = m.core
+    core = m.grpc_core or m.core
     metrics = api.metrics
     service, name = m.service, m.name
 
@@ -85,7 +99,7 @@ def _server_stream(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable
 
 
 def _bidi(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[None]]:
-    core = m.core
+    core = m.grpc_core or m.core
     metrics = api.metrics
     service, name = m.service, m.name
 
@@ -116,6 +130,8 @@ def grpc_handlers(api: ApiContext, methods: list[Method]) -> dict[str, dict[str,
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
         des, ser = m.request.FromString, m.response.SerializeToString
+        if m.grpc_core is not None:
+            ser = _pass_bytes(ser)
         if m.kind == "unary":
             h = grpc.unary_unary_rpc_method_handler(
                 _unary(api, m), request_deserializer=des, response_serializer=ser

@@ -13,6 +13,10 @@ Rules:
    sending): grpc-gateway's ``/v3/watch`` depends on it.
 6. Bounded: the sender's outbox holds at most ``limit`` responses beyond control replies;
    when full the pump stops pulling from the façade, which then treats the watchers as slow.
+   The limit is small on purpose: what waits in the façade's stream is still merged into
+   fewer, bigger responses (server/watch.py rule 5); what sits in the outbox is not.
+7. Responses the façade already serialized (``EncodedWatchResponse``) go to gRPC as bytes
+   (``encoded=True``); the JSON gateway gets them parsed back into messages.
 """
 
 from __future__ import annotations
@@ -20,18 +24,19 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy.api.v3.common import ApiContext
 from etcdpy.api.v3.handlers import Method
 from etcdpy.errors import EtcdError
-from etcdpy.server.facade import AuthInfo, EtcdServerAPI
+from etcdpy.server.facade import AuthInfo, EncodedWatchResponse, EtcdServerAPI
 
 SERVICE = "etcdserverpb.Watch"
 INVALID_WATCH_ID = -1
-OUTBOX_LIMIT = 128
+OUTBOX_LIMIT = 16
 
-_Item = pb.WatchResponse | BaseException | None
+_Item = pb.WatchResponse | EncodedWatchResponse | BaseException | None
 
 
 class _Outbox:
@@ -143,9 +148,12 @@ class WatchSession:
     async def run(
         self,
         requests: AsyncIterator[pb.WatchRequest],
-        send: Callable[[pb.WatchResponse], Awaitable[None]],
+        send: Callable[[Any], Awaitable[None]],
+        *,
+        encoded: bool = False,
     ) -> None:
-        """Serve until the façade's stream ends, a stream fails, or the caller is cancelled."""
+        """Serve until the façade's stream ends, a stream fails, or the caller is cancelled.
+        ``encoded``: ``send`` takes serialized responses as ``bytes`` too (rule 7)."""
         pump = asyncio.create_task(self._pump())
         recv = asyncio.create_task(self._recv(requests))
         try:
@@ -155,7 +163,10 @@ class WatchSession:
                         return
                     if isinstance(item, BaseException):
                         raise item
-                    await send(item)
+                    if type(item) is EncodedWatchResponse:
+                        await send(item.data if encoded else pb.WatchResponse.FromString(item.data))
+                    else:
+                        await send(item)
         finally:
             pump.cancel()
             recv.cancel()
@@ -172,4 +183,11 @@ def methods(api: ApiContext) -> list[Method]:
     ) -> None:
         await WatchSession(server, auth).run(requests, send)
 
-    return [Method(SERVICE, "Watch", "bidi", pb.WatchRequest, pb.WatchResponse, watch)]
+    async def watch_grpc(
+        requests: AsyncIterator[pb.WatchRequest],
+        auth: AuthInfo | None,
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        await WatchSession(server, auth).run(requests, send, encoded=True)
+
+    return [Method(SERVICE, "Watch", "bidi", pb.WatchRequest, pb.WatchResponse, watch, watch_grpc)]
