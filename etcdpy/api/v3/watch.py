@@ -17,6 +17,11 @@ Rules:
    fewer, bigger responses (server/watch.py rule 5); what sits in the outbox is not.
 7. Responses the façade already serialized (``EncodedWatchResponse``) go to gRPC as bytes
    (``encoded=True``); the JSON gateway gets them parsed back into messages.
+8. Paced when busy: after a round of at least ``PACE_AFTER`` responses the sender waits
+   ``PACE_DELAY`` before the next, so the events arriving meanwhile join the watchers'
+   open batches and leave in fewer, bigger responses (each gRPC write costs ~10-20 us of
+   loop time whatever it carries). A quiet stream is never delayed. Measured with 1,000
+   watchers over 10 streams: +22 % events/s, put-to-event p50 +6 % (benchmarks/PROFILE.md).
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ from etcdpy.server.facade import AuthInfo, EncodedWatchResponse, EtcdServerAPI
 SERVICE = "etcdserverpb.Watch"
 INVALID_WATCH_ID = -1
 OUTBOX_LIMIT = 16
+PACE_AFTER = 8
+"""Responses in one round of the sender that make it a busy stream (rule 8)."""
+PACE_DELAY = 0.001
+"""Seconds a busy stream's sender waits before its next round (rule 8)."""
 
 _Item = pb.WatchResponse | EncodedWatchResponse | BaseException | None
 
@@ -158,7 +167,8 @@ class WatchSession:
         recv = asyncio.create_task(self._recv(requests))
         try:
             while True:
-                for item in await self._out.pop_all():
+                items = await self._out.pop_all()
+                for item in items:
                     if item is None:
                         return
                     if isinstance(item, BaseException):
@@ -167,6 +177,8 @@ class WatchSession:
                         await send(item.data if encoded else pb.WatchResponse.FromString(item.data))
                     else:
                         await send(item)
+                if len(items) >= PACE_AFTER:
+                    await asyncio.sleep(PACE_DELAY)  # rule 8
         finally:
             pump.cancel()
             recv.cancel()
