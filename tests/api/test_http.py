@@ -123,6 +123,41 @@ def test_gateway_lease_keepalive_and_member_list(served: Served) -> None:
     assert status == 200 and st["version"] == "3.5.17"
 
 
+def test_grpc_series_exist_before_any_call() -> None:
+    """go-grpc-prometheus' Register, as in etcd: every served etcdserverpb RPC and the health
+    service show started = 0 and handled = 0 for each of the 17 codes from the start; the
+    lock and election services (registered after it in etcd) do not."""
+    from etcdpy.api.v3.common import ApiContext
+    from etcdpy.api.v3.server import build_grpc_server
+    from tests.api.fake_server import FakeServer
+
+    async def build() -> str:
+        api = ApiContext(FakeServer())
+        build_grpc_server(api)
+        return api.registry.render()
+
+    text = asyncio.run(build())
+    started = [ln for ln in text.splitlines() if ln.startswith("grpc_server_started_total{")]
+    assert (
+        'grpc_server_started_total{grpc_method="Range",grpc_service="etcdserverpb.KV",'
+        'grpc_type="unary"} 0' in started
+    )
+    assert (
+        'grpc_server_started_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch",'
+        'grpc_type="bidi_stream"} 0' in started
+    )
+    assert (
+        'grpc_server_started_total{grpc_method="Check",grpc_service="grpc.health.v1.Health",'
+        'grpc_type="unary"} 0' in started
+    )
+    assert not any("v3lockpb" in ln or "v3electionpb" in ln for ln in started)
+    range_codes = [
+        ln for ln in text.splitlines()
+        if ln.startswith("grpc_server_handled_total{") and 'grpc_method="Range"' in ln
+    ]
+    assert len(range_codes) == 17 and all(ln.endswith(" 0") for ln in range_codes)
+
+
 def test_metrics_names(served: Served) -> None:
     post(served, "/v3/kv/put", {"key": b64("m"), "value": b64("v")})
     status, ctype, text = get(served, "/metrics")

@@ -10,7 +10,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,17 @@ class GrpcMetrics:
             "Total number of RPCs completed on the server, regardless of success or failure.",
             (*labels, "grpc_code"),
         )
+
+    def preregister(self, methods: Iterable[tuple[str, str, str]]) -> None:
+        """Zero series for every (grpc_type, service, method) and every status code, as
+        go-grpc-prometheus' ``Register`` does at etcd's start: dashboards and rate() see
+        each RPC before its first call (etcd 3.4 shows 41 methods x 17 codes)."""
+        started, handled = self._started, self._handled
+        codes = sorted(set(_GO_CODE_NAMES.values()))
+        for kind, service, method in methods:
+            started.inc(kind, service, method, amount=0.0)
+            for code in codes:
+                handled.inc(kind, service, method, code, amount=0.0)
 
     def started(self, kind: str, service: str, method: str) -> None:
         self._started.inc(kind, service, method)

@@ -23,7 +23,7 @@ from etcdpy.api.v3.common import ApiContext
 from etcdpy.api.v3.status import to_status
 
 Kind = Literal["unary", "server_stream", "bidi"]
-_GRPC_TYPE = {"unary": "unary", "server_stream": "server_stream", "bidi": "bidi_stream"}
+GRPC_TYPE = {"unary": "unary", "server_stream": "server_stream", "bidi": "bidi_stream"}
 
 
 @dataclass(frozen=True, slots=True)

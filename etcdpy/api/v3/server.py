@@ -18,7 +18,7 @@ import grpc
 
 from etcdpy.api.v3 import auth, cluster, election, health, kv, lease, lock, maintenance, watch
 from etcdpy.api.v3.common import MAX_SEND_BYTES, ApiContext, ClientAPIOptions
-from etcdpy.api.v3.handlers import Method, grpc_handlers, register
+from etcdpy.api.v3.handlers import GRPC_TYPE, Method, grpc_handlers, register
 
 
 def grpc_options(opts: ClientAPIOptions) -> list[tuple[str, Any]]:
@@ -58,4 +58,11 @@ def build_grpc_server(api: ApiContext) -> tuple[grpc.aio.Server, list[Method]]:
     register(server, grpc_handlers(api, methods))
     _, health_table = health.grpc_handlers(api)
     register(server, health_table)
+    # etcd registers go-grpc-prometheus after its etcdserverpb services and grpc health, and
+    # before v3lock/v3election: those are the series /metrics shows from the start.
+    api.metrics.preregister(
+        [(GRPC_TYPE[m.kind], m.service, m.name) for m in methods
+         if m.service.startswith("etcdserverpb.")]
+        + [("unary", health.SERVICE, "Check"), ("server_stream", health.SERVICE, "Watch")]
+    )
     return server, methods
