@@ -60,6 +60,7 @@ from etcdpy.server.snapshots import SnapshotInstaller
 from etcdpy.server.wait import Wait
 from etcdpy.server.watch import WatchServer
 from etcdpy.util.ids import Generator
+from etcdpy.util.loop import call_on_loop
 
 _T = TypeVar("_T")
 
@@ -289,10 +290,7 @@ class EtcdServer:
     def _answer_applied(
         self, b: ApplyBatch | None, exc: BaseException | None, thens: list[Callable[[], None]]
     ) -> None:
-        try:
-            self._loop.call_soon_threadsafe(self._on_applied, b, exc, thens)
-        except RuntimeError:  # the loop is closed: the member is gone
-            pass
+        call_on_loop(self._loop, self._on_applied, b, exc, thens)
 
     def _on_applied(
         self, b: ApplyBatch | None, exc: BaseException | None, thens: list[Callable[[], None]]

@@ -52,6 +52,7 @@ from etcdpy.raft.types import (
 )
 from etcdpy.server.logger import LoggerLike
 from etcdpy.util.failpoints import Failpoints
+from etcdpy.util.loop import call_on_loop, resolve
 
 GATHER_TURNS = 32
 """Loop turns the driver may yield, between two Readies under load, to gather proposals."""
@@ -469,7 +470,7 @@ class RaftNode:
         try:
             self._wal.save(hard_state, entries, None)
         except BaseException as exc:  # the driver raises it and stops the member
-            _threadsafe(loop, _fail, saved, exc)
+            call_on_loop(loop, resolve, saved, None, exc)
             return
         if (
             self._proposals
@@ -480,9 +481,9 @@ class RaftNode:
             or self._campaign
         ):
             self._app.apply_after_save(committed)
-            _threadsafe(loop, _succeed, saved)
+            call_on_loop(loop, resolve, saved, None, None)
         else:
-            self._app.apply_after_save(committed, partial(_succeed, saved))
+            self._app.apply_after_save(committed, partial(resolve, saved, None, None))
 
     def _maybe_campaign_alone(self) -> None:
         """Alone in the cluster: no need to wait an election timeout (etcd advances ticks
@@ -507,20 +508,3 @@ def _all_normal(entries: Sequence[Entry]) -> bool:
         if e.type != normal:
             return False
     return True
-
-
-def _succeed(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
-
-
-def _threadsafe(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
-    try:
-        loop.call_soon_threadsafe(fn, *args)
-    except RuntimeError:  # the loop is closed: nobody waits any more
-        pass

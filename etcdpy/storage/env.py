@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import lmdb
 
 from etcdpy.storage.layout import FormatVersionError
+from etcdpy.util.loop import call_on_loop, resolve
 
 if TYPE_CHECKING:  # typing only: the storage layer itself never runs asyncio code
     import asyncio
@@ -225,12 +226,11 @@ class WriterThread:
 
     Jobs run one at a time, in submission order, on one thread fed by a ``SimpleQueue``
     (no executor machinery: a job costs one queue put and, for asyncio callers, one
-    ``call_soon_threadsafe``). Three ways to hand it a job:
+    ``call_soon_threadsafe``). Two ways to hand it a job with an answer:
     - ``submit(fn, *args) -> concurrent.futures.Future`` (any thread; blocking callers);
-    - ``run_async(loop, fn, *args) -> asyncio.Future`` (on the loop; await it);
-    - ``call(loop, cb, fn, *args)``: ``cb(result, exc)`` runs on ``loop`` once ``fn`` is done
-      (the hot paths: no future at all).
-    ``post(fn, *args)`` runs ``fn`` with no answer; exceptions are the caller's concern.
+    - ``run_async(loop, fn, *args) -> asyncio.Future`` (on the loop; await it).
+    ``post(fn, *args)`` runs ``fn`` with no answer (the hot paths: the job itself tells the
+    loop, ``util.loop.call_on_loop``); exceptions are the caller's concern.
     Like ``ThreadPoolExecutor``, the thread finishes the queued jobs and exits at
     ``shutdown`` or at interpreter exit.
     """
@@ -263,16 +263,6 @@ class WriterThread:
         fut: asyncio.Future[T] = loop.create_future()
         self._put((fn, args, _resolve_on_loop, fut, loop))
         return fut
-
-    def call(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        cb: Callable[[Any, BaseException | None], None],
-        fn: Callable[..., Any],
-        /,
-        *args: Any,
-    ) -> None:
-        self._put((fn, args, _callback_on_loop, cb, loop))
 
     def post(self, fn: Callable[..., Any], /, *args: Any) -> None:
         self._put((fn, args, None, None, None))
@@ -332,28 +322,4 @@ def _resolve_on_loop(
     res: Any,
     exc: BaseException | None,
 ) -> None:
-    try:
-        loop.call_soon_threadsafe(_resolve, fut, res, exc)
-    except RuntimeError:  # the loop is closed: nobody is waiting any more
-        pass
-
-
-def _resolve(fut: asyncio.Future[Any], res: Any, exc: BaseException | None) -> None:
-    if fut.done():  # the awaiting task was cancelled
-        return
-    if exc is None:
-        fut.set_result(res)
-    else:
-        fut.set_exception(exc)
-
-
-def _callback_on_loop(
-    cb: Callable[[Any, BaseException | None], None],
-    loop: asyncio.AbstractEventLoop,
-    res: Any,
-    exc: BaseException | None,
-) -> None:
-    try:
-        loop.call_soon_threadsafe(cb, res, exc)
-    except RuntimeError:  # the loop is closed: the member is gone
-        pass
+    call_on_loop(loop, resolve, fut, res, exc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any
 
 import pytest
 
@@ -22,23 +21,12 @@ def test_jobs_of_every_kind_run_in_order_on_one_thread() -> None:
                 seen.append((tag, threading.get_ident()))
                 return len(seen)
 
-            got: list[tuple[Any, BaseException | None]] = []
-            done = loop.create_future()
-
-            def cb(res: Any, exc: BaseException | None) -> None:
-                assert threading.get_ident() == threading.main_thread().ident
-                got.append((res, exc))
-                done.set_result(None)
-
             cf = wt.submit(job, "submit")
             wt.post(job, "post")
-            wt.call(loop, cb, job, "call")
             fut = wt.run_async(loop, job, "async")
-            assert await fut == 4
-            await done
+            assert await fut == 3
             assert cf.result(timeout=10) == 1
-            assert got == [(3, None)]
-            assert [t for t, _ in seen] == ["submit", "post", "call", "async"]
+            assert [t for t, _ in seen] == ["submit", "post", "async"]
             assert len({tid for _, tid in seen}) == 1
             assert await wt.run_async(loop, wt.on_thread) is True
             assert not wt.on_thread()
@@ -61,9 +49,6 @@ def test_exceptions_reach_the_caller_and_the_thread_survives() -> None:
                 await wt.run_async(loop, boom)
             with pytest.raises(KeyError):
                 wt.submit(boom).result(timeout=10)
-            errs: asyncio.Future[BaseException | None] = loop.create_future()
-            wt.call(loop, lambda _r, e: errs.set_result(e), boom)
-            assert isinstance(await errs, KeyError)
             wt.post(boom)  # nobody to tell: the thread goes on
             assert await wt.run_async(loop, lambda: 7) == 7
         finally:
