@@ -56,10 +56,13 @@ class Served:
         return grpc.insecure_channel(self.endpoint)
 
 
-def _serve(mode: Mode, options: ClientAPIOptions | None = None) -> Generator[Served, None, None]:
+def _serve(
+    mode: Mode, options: ClientAPIOptions | None = None, **listener: Any
+) -> Generator[Served, None, None]:
+    """A fake-backed listener; ``listener`` goes to ``serve_client`` (layout switches)."""
     lt = LoopThread()
     fake = lt.call(FakeServer)
-    lst = lt.run(serve_client("http://127.0.0.1:0", fake, options, mode=mode))
+    lst = lt.run(serve_client("http://127.0.0.1:0", fake, options, mode=mode, **listener))
     try:
         yield Served(lt, fake, lst)
     finally:

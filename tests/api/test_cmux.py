@@ -8,7 +8,7 @@ import base64
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import aiohttp
 import grpc
@@ -19,40 +19,19 @@ from etcdpy._pb.etcdserverpb import rpc_pb2_grpc as rpc
 from etcdpy.api.v3.common import ClientAPIOptions
 from etcdpy.transport.cmux import HTTP2_PREFACE
 from tests.api.conftest import Served, _serve
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(scope="module")
 def threaded() -> Iterator[Served]:
     """The mux on a loop of its own in another thread (threaded_mux=True)."""
-    from etcdpy.api.serve import serve_client
-    from tests.api.conftest import LoopThread
-    from tests.api.fake_server import FakeServer
-
-    lt = LoopThread()
-    fake = lt.call(FakeServer)
-    lst = lt.run(serve_client("http://127.0.0.1:0", fake, threaded_mux=True))
-    try:
-        yield Served(lt, fake, lst)
-    finally:
-        lt.run(lst.close())
-        lt.stop()
+    yield from _serve("mux", threaded_mux=True)
 
 
 @pytest.fixture(scope="module")
 def python_splice() -> Iterator[Served]:
     """The mux on the server's loop with the Python splice (no native thread)."""
-    from etcdpy.api.serve import serve_client
-    from tests.api.conftest import LoopThread
-    from tests.api.fake_server import FakeServer
-
-    lt = LoopThread()
-    fake = lt.call(FakeServer)
-    lst = lt.run(serve_client("http://127.0.0.1:0", fake, native_splice=False))
-    try:
-        yield Served(lt, fake, lst)
-    finally:
-        lt.run(lst.close())
-        lt.stop()
+    yield from _serve("mux", native_splice=False)
 
 
 @pytest.fixture(scope="module", params=["native", "python-splice", "threaded"])
@@ -62,15 +41,6 @@ def mux(
     return {"native": served, "python-splice": python_splice, "threaded": threaded}[
         request.param
     ]
-
-
-def _wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
 
 
 def test_default_layout_splices_natively(served: Served, python_splice: Served) -> None:
@@ -101,7 +71,7 @@ def test_spliced_connection_is_forgotten_when_closed(served: Served) -> None:
         rpc.KVStub(ch).Put(pb.PutRequest(key=b"mx/p", value=b"1"), timeout=5)
         assert mux.spliced_count() >= 1
         assert any(p.remote_address.startswith("127.0.0.1:") for p in mux.peers.values())
-    assert _wait_until(lambda: mux.spliced_count() == 0 and not mux.peers)
+    assert wait_until(lambda: mux.spliced_count() == 0 and not mux.peers)
 
 
 def test_grpc_and_http_share_the_port(mux: Served) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,13 +85,6 @@ class Env:
 
     def close(self) -> None:
         self.backend.close()
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = Env(str(tmp_path / "kv"))
-    yield e
-    e.close()
 
 
 def keys_of(b: WatchBatch) -> list[bytes]:

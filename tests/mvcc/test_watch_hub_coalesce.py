@@ -4,11 +4,6 @@ open batches that grow until taken, and seals at random; plus the rule's unit ca
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
@@ -48,15 +43,6 @@ CoalescingHubMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestCoalescingHubModel = CoalescingHubMachine.TestCase
-
-
-@pytest.fixture
-def env() -> Iterator[Env]:
-    d = tempfile.mkdtemp(prefix="hub-")
-    e = Env(d)
-    yield e
-    e.close()
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_open_batch_takes_later_revisions_until_taken(env: Env) -> None:

@@ -9,20 +9,13 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
+from tests.support.waiting import wait_until
+
 splice = pytest.importorskip("etcdpy.transport._splice")
-
-
-def _wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return cond()
 
 
 class Rig:
@@ -95,7 +88,7 @@ def test_large_transfer_with_a_slow_reader_loses_nothing(sp: object, direction: 
 def test_eof_on_either_side_closes_both_and_reports_the_tag(sp: object, closer: str) -> None:
     r = Rig(sp, tag=42)
     try:
-        assert _wait_until(lambda: sp.count() == 1)  # type: ignore[attr-defined]
+        assert wait_until(lambda: sp.count() == 1)  # type: ignore[attr-defined]
         (r.client if closer == "client" else r.server).close()
         other = r.server if closer == "client" else r.client
         assert other.recv(10) == b""  # the splicer closed its side
@@ -120,7 +113,7 @@ def test_many_pairs_at_once_stay_separate(sp: object) -> None:
     finally:
         for rg in rigs:
             rg.close()
-    assert _wait_until(lambda: sp.count() == 0)  # type: ignore[attr-defined]
+    assert wait_until(lambda: sp.count() == 0)  # type: ignore[attr-defined]
     assert sorted(sp.drain_closed()) == list(range(50))  # type: ignore[attr-defined]
 
 
@@ -145,7 +138,7 @@ def _splice_and_drop_twenty_pairs() -> None:
     rigs = [Rig(sp, tag=i) for i in range(20)]
     for rg in rigs:
         rg.close()
-    assert _wait_until(lambda: sp.count() == 0)
+    assert wait_until(lambda: sp.count() == 0)
     sp.close()
 
 
