@@ -10,6 +10,12 @@ Runs on the KV writer thread only (ARCHITECTURE 3.4, 3.5 step 7). Rules:
    never diverge because one of them skipped an entry.
 4. Nothing here touches asyncio. Results (responses, watch events, membership news) are
    returned to the loop, which publishes them after the commit (3.5 step 8).
+5. Responses may leave before the KV commit (``answer_early``), as etcd answers once the
+   entry is applied to bbolt's uncommitted batch: the entries are already durable in the
+   WAL, so a crash before the commit replays them to the same results. Only the responses
+   go early; the applied index and watch events are published after the commit, and the
+   server holds reads until then (``EtcdServer._answered``), so a client never reads a
+   state older than a write it was told about.
 
 Failpoints (etcd's names, crash tests arm them): ``beforeApplyOneEntryNormal`` and
 ``beforeApplyOneConfChange`` before each entry, ``beforeCommit`` before the batch's KV
@@ -18,7 +24,7 @@ commit, ``afterCommit`` after it (before the loop publishes anything or wakes a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,8 +104,14 @@ class Applier:
     # ------------------------------------------------------------------ the batch
 
     def apply_batch(
-        self, entries: Sequence[Entry], conf_states: dict[int, ConfState]
+        self,
+        entries: Sequence[Entry],
+        conf_states: dict[int, ConfState],
+        answer_early: Callable[[int, list[tuple[int, Any]]], None] | None = None,
     ) -> ApplyBatch:
+        """Apply ``entries`` in one transaction. ``answer_early(index, results)``, if
+        given, is called with the batch's responses once everything is applied, before the
+        commit's flush (rule 5); they are then not in the returned batch."""
         out = ApplyBatch()
         todo = [e for e in entries if e.index > self.consistent_index]
         if not todo:
@@ -124,6 +136,10 @@ class Applier:
                         out.results.append((rid, res))
             last = todo[-1]
             wtxn.set_consistent_index(last.index, last.term)
+            if answer_early is not None and out.results and not out.nospace:
+                # (a refused write waits: the NOSPACE alarm is raised when it is published)
+                results, out.results = out.results, []
+                answer_early(last.index, results)
             hit("beforeCommit")
             wtxn.commit()
         except BaseException:

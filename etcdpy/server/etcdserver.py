@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Future as CFuture
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from etcdpy import errors
@@ -204,6 +205,9 @@ class EtcdServer:
         self._apply_scheduled = False
         self._apply_broken = False
         """Set on the KV writer thread when a batch failed: nothing later is applied."""
+        self._answered = 0
+        """Index of the last batch whose responses left before its KV commit: reads wait
+        until it is published (``applied``) so they never miss an acknowledged write."""
         self._reads_idle = asyncio.Event()
         self._reads_idle.set()
 
@@ -279,13 +283,36 @@ class EtcdServer:
             # A batch failed (the member is stopping): applying later entries would skip it.
             self._answer_applied(None, None, thens)
             return
+        early = None if conf else partial(self._answer_early, thens)
         try:
-            b = self.applier.apply_batch(entries, conf)
+            b = self.applier.apply_batch(entries, conf, early)
         except BaseException as exc:
             self._apply_broken = True
             self._answer_applied(None, exc, thens)
             return
         self._answer_applied(b, None, thens)
+
+    def _answer_early(
+        self, thens: list[Callable[[], None]], index: int, results: list[tuple[int, Any]]
+    ) -> None:
+        """KV writer thread, before the commit's flush: send the batch's responses now
+        (apply.py rule 5). The loop marks ``index`` answered first, so reads arriving after
+        any of these responses wait for the commit; ``thens`` move along (emptied here)."""
+        early_thens = thens[:]
+        thens.clear()
+        call_on_loop(self._loop, self._on_answered, index, results, early_thens)
+
+    def _on_answered(
+        self, index: int, results: list[tuple[int, Any]], thens: list[Callable[[], None]]
+    ) -> None:
+        self._answered = index
+        trig = self._wait.trigger
+        try:
+            for rid, res in results:
+                trig(rid, res)
+        finally:
+            for fn in thens:
+                fn()
 
     def _answer_applied(
         self, b: ApplyBatch | None, exc: BaseException | None, thens: list[Callable[[], None]]
@@ -589,9 +616,12 @@ class EtcdServer:
             # before this read is applied; entries committed before (e.g. replayed after a
             # restart) must be applied too. No ReadIndex round is needed (Raft §6.4's
             # leader check is trivially true).
-            if self.applied.applied >= st.commit:
+            # ``_answered``: a response that left before its KV commit may be ahead of the
+            # driver's view of the commit index (it is told after the waiters).
+            target = max(st.commit, self._answered)
+            if self.applied.applied >= target:
                 return
-            fut: asyncio.Future[None] = self.applied.wait(st.commit)
+            fut: asyncio.Future[None] = self.applied.wait(target)
         else:
             fut = self._read_indexer.wait()
         try:
@@ -607,6 +637,8 @@ class EtcdServer:
     async def range(self, req: pb.RangeRequest, auth: AuthInfo | None = None) -> pb.RangeResponse:
         if not req.serializable:
             await self.linearizable_read()
+        elif self._answered > self.applied.applied:
+            await self.settle()
         self.stats.ranged()
         if req.range_end and not 0 < req.limit <= INLINE_RANGE_LIMIT:
             # A scan of unknown size goes to a reader thread: the loop keeps serving.
@@ -632,6 +664,8 @@ class EtcdServer:
             return (await self.range(req, auth)).SerializeToString()
         if not req.serializable:
             await self.linearizable_read()
+        elif self._answered > self.applied.applied:
+            await self.settle()
         self.stats.ranged()
         if self._defrag_done is not None:
             await self._read_gate()
@@ -667,6 +701,8 @@ class EtcdServer:
         if not apply_kv.is_txn_write(req):
             if not apply_kv.is_txn_serializable(req):
                 await self.linearizable_read()
+            elif self._answered > self.applied.applied:
+                await self.settle()
             if self._defrag_done is not None:
                 await self._read_gate()
             with self.kv.read() as view:
@@ -978,8 +1014,17 @@ class EtcdServer:
         while self._defrag_done is not None:
             await self._defrag_done.wait()
 
+    async def settle(self) -> None:
+        """Return once every response already sent is visible to reads: batches answered
+        before their KV commit (apply.py rule 5) are committed and published. Reads call
+        it so a client never reads a state older than a write it was told about."""
+        if self._answered > self.applied.applied:
+            await self.applied.wait(self._answered)
+
     async def run_read(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run a backend read on a reader thread (never during a defragment)."""
+        if self._answered > self.applied.applied:
+            await self.settle()
         if self._defrag_done is not None:
             await self._read_gate()
         self._thread_reads += 1

@@ -78,6 +78,10 @@ class EtcdServerAPI(Protocol):
 
     # --- Watch ---
     def watch_stream(self, auth: AuthInfo | None = None) -> WatchStream: ...
+    async def settle(self) -> None:
+        """Return once every response already sent is visible to reads (a watch created
+        after a write's response must not see that write as a new event)."""
+        ...
 
     # --- Lease ---
     async def lease_grant(self, req: pb.LeaseGrantRequest) -> pb.LeaseGrantResponse: ...

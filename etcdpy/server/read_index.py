@@ -30,12 +30,17 @@ class AppliedWaiter:
         self._loop = loop
         self._heap: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self._failed: BaseException | None = None
         self.applied = 0
 
     def wait(self, index: int) -> asyncio.Future[None]:
+        """A future done once ``index`` is applied; failed at once after ``fail_all`` (the
+        member stopped: nothing more will be applied)."""
         fut: asyncio.Future[None] = self._loop.create_future()
         if index <= self.applied:
             fut.set_result(None)
+        elif self._failed is not None:
+            fut.set_exception(self._failed)
         else:
             heapq.heappush(self._heap, (index, next(self._seq), fut))
         return fut
@@ -50,6 +55,7 @@ class AppliedWaiter:
                 fut.set_result(None)
 
     def fail_all(self, exc: BaseException) -> None:
+        self._failed = exc
         heap, self._heap = self._heap, []
         for _, _, fut in heap:
             if not fut.done():

@@ -355,6 +355,9 @@ class FakeServer:
     def watch_stream(self, auth: Any = None) -> FakeWatchStream:
         return FakeWatchStream(self)
 
+    async def settle(self) -> None:
+        """Every write is visible at once here."""
+
     # --- Lease ---
     async def lease_grant(self, req: pb.LeaseGrantRequest) -> pb.LeaseGrantResponse:
         lid = req.ID or self.next_lease

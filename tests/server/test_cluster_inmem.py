@@ -41,6 +41,7 @@ def test_three_members_replicate_and_read(tmp_path: Path) -> None:
             follower = next(m for m in members if not m.server.is_leader)
             # a write through a follower is forwarded to the leader inside raft
             r = await follower.server.put(pb.PutRequest(key=b"k", value=b"v"))
+            await follower.server.settle()
             assert r.header.revision == follower.server.revision
             for m in members:
                 got = await m.server.range(pb.RangeRequest(key=b"k"))  # linearizable

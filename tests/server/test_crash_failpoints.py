@@ -393,9 +393,10 @@ def test_panic_in_apply_stops_member_and_restart_recovers(
     tmp_path: Path, point: str, kv_committed: bool
 ) -> None:
     """One ``Failpoints`` reaches the applier through ``embed.start``: a panic around the KV
-    commit stops the member (etcd panics). The KV batch is all there (afterCommit) or not
-    at all (beforeCommit: ``consistent_index`` unchanged); either way the entry is
-    committed in the WAL, so the restart shows the write exactly once."""
+    commit stops the member (etcd panics). The response left before the commit (apply.py
+    rule 5), so the put is acknowledged either way. The KV batch is all there (afterCommit)
+    or not at all (beforeCommit: ``consistent_index`` unchanged); either way the entry is
+    committed in the WAL, so the restart shows the acknowledged write exactly once."""
 
     async def main() -> None:
         fp = Failpoints()
@@ -403,12 +404,22 @@ def test_panic_in_apply_stops_member_and_restart_recovers(
         e = await embed.start(config(tmp_path), lg, failpoints=fp)
         try:
             await e.server.put(pb.PutRequest(key=b"before", value=b"1"))
+            # The member's own proposals at start (attributes, cluster version) must be
+            # applied first, so the armed failpoint fires in the batch of the next put.
+            await e.server.ready.wait()
+            async with asyncio.timeout(10):
+                while e.server.cluster_version == "not_decided":
+                    await asyncio.sleep(0.01)
+            await e.server.put(pb.PutRequest(key=b"before", value=b"1"))
+            await e.server.settle()
             ci0 = e.server.applier.consistent_index
             fp.enable(point, "panic")
-            with pytest.raises(errors.EtcdError):
-                await e.server.put(pb.PutRequest(key=b"k", value=b"v"))
+            r = await e.server.put(pb.PutRequest(key=b"k", value=b"v"))
+            assert r.header.revision == 4
             async with asyncio.timeout(10):
                 assert isinstance(await asyncio.shield(e.fatal), FailpointPanic)
+            with pytest.raises(errors.EtcdError):  # stopped: reads fail, never stale
+                await e.server.range(pb.RangeRequest(key=b"k", serializable=True))
             assert fp.hits[point] == 1
         finally:
             await e.close()
@@ -422,7 +433,7 @@ def test_panic_in_apply_stops_member_and_restart_recovers(
         try:
             r = await e.server.range(pb.RangeRequest(key=b"\0", range_end=b"\0"))
             assert {kv.key: kv.value for kv in r.kvs} == {b"before": b"1", b"k": b"v"}
-            assert r.header.revision == 3
+            assert r.header.revision == 4
         finally:
             await e.close()
 

@@ -19,9 +19,9 @@ def test_kv_lease_maintenance_over_grpc(tmp_path: Path) -> None:
             async with grpc.aio.insecure_channel(addr) as ch:
                 kv = rpc.KVStub(ch)
                 r = await kv.Put(pb.PutRequest(key=b"foo", value=b"bar"))
-                assert r.header.revision == e.server.revision
-                g = await kv.Range(pb.RangeRequest(key=b"foo"))
-                assert g.kvs[0].value == b"bar"
+                g = await kv.Range(pb.RangeRequest(key=b"foo", serializable=True))
+                assert g.kvs[0].value == b"bar"  # read-your-writes, even before the KV commit
+                assert r.header.revision == g.header.revision == e.server.revision
                 with pytest.raises(grpc.aio.AioRpcError) as ei:
                     await kv.Range(pb.RangeRequest(key=b"foo", revision=9))
                 assert ei.value.code() == grpc.StatusCode.OUT_OF_RANGE

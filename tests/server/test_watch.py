@@ -35,6 +35,7 @@ def test_live_and_history_events(tmp_path: Path) -> None:
             await s.put(pb.PutRequest(key=b"w/a", value=b"1"))  # rev 1
             await s.put(pb.PutRequest(key=b"w/a", value=b"2"))  # rev 2
             await s.put(pb.PutRequest(key=b"other", value=b"x"))  # rev 3
+            await s.settle()  # as the API's watch stream does before a create
             ws = s.watch_stream()
             it = ws.responses()
             c = ws.create(pb.WatchCreateRequest(key=b"w/", range_end=b"w0"))

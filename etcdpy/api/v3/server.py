@@ -61,8 +61,11 @@ def build_grpc_server(api: ApiContext) -> tuple[grpc.aio.Server, list[Method]]:
     # etcd registers go-grpc-prometheus after its etcdserverpb services and grpc health, and
     # before v3lock/v3election: those are the series /metrics shows from the start.
     api.metrics.preregister(
-        [(GRPC_TYPE[m.kind], m.service, m.name) for m in methods
-         if m.service.startswith("etcdserverpb.")]
+        [
+            (GRPC_TYPE[m.kind], m.service, m.name)
+            for m in methods
+            if m.service.startswith("etcdserverpb.")
+        ]
         + [("unary", health.SERVICE, "Check"), ("server_stream", health.SERVICE, "Watch")]
     )
     return server, methods

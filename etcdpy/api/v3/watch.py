@@ -131,6 +131,7 @@ class WatchSession:
         try:
             async for req in requests:
                 await self._out.wait_room()
+                await self._server.settle()
                 self.handle(req)
         except asyncio.CancelledError:
             raise
