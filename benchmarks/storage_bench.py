@@ -6,7 +6,8 @@ For batch sizes 1, 16 and 256 it calls ``WalStore.save(hard_state, entries)`` in
 LMDB write transaction, committed durably, per call: what one raft Ready costs) and reports
 entries/s, MB/s and the commit latency. Variants: LMDB's default (``sync`` + ``metasync``:
 one flush of the data pages, one of the meta page), ``metasync=False`` (one flush; a crash
-of the machine may undo the last commit) and ``--unsafe-no-fsync``. The raw figure is
+of the machine may undo the last commit), ``--unsafe-no-fsync`` and ``segments``
+(``SegmentWalStore``: one pwrite + one fdatasync per save). The raw figure is
 ``os.fdatasync`` after a small append to a file in the same directory. Results go to
 ``benchmarks/results/storage.json``; nothing here is a pass/fail assertion.
 """
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from etcdpy.raft.types import Entry, HardState
 from etcdpy.storage.env import WriterThread
+from etcdpy.storage.segment_wal import SegmentWalStore
 from etcdpy.storage.wal import WalStore, decode_entry, encode_entry
 
 RESULTS = Path(__file__).resolve().parent / "results" / "storage.json"
@@ -81,7 +83,12 @@ class WalAppend:
         self.payload = os.urandom(entry_size)
         self.lat: list[float] = []
         self.index = 1
-        self.store = WalStore.open(self.data_dir, **opts)
+        store = opts.pop("store", "lmdb")
+        self.store: WalStore | SegmentWalStore = (
+            SegmentWalStore.open(self.data_dir, **opts)
+            if store == "segment"
+            else WalStore.open(self.data_dir, **opts)
+        )
 
     def run(self, seconds: float) -> None:
         w, batch, payload = self.store, self.batch, self.payload
@@ -195,16 +202,21 @@ def main() -> int:
             "fsync": {},
             "metasync_off": {"fsync": True, "metasync": False},
             "unsafe_no_fsync": {"fsync": False},
+            "segments": {"store": "segment"},
         }
         raw = RawFsync(work, args.entry_size)
         runs: dict[tuple[str, int], WalAppend] = {
-            (name, b): WalAppend(work, b, args.entry_size, **opts)
+            (name, b): WalAppend(work, b, args.entry_size, **dict(opts))
             for name, opts in variants.items()
             for b in BATCHES
         }
         variants["fsync_writer_thread"] = {}
+        variants["segments_writer_thread"] = {}
         for b in BATCHES:
             runs[("fsync_writer_thread", b)] = WalAppendViaWriter(work, b, args.entry_size)
+            runs[("segments_writer_thread", b)] = WalAppendViaWriter(
+                work, b, args.entry_size, store="segment"
+            )
         # Interleave short rounds so the disk's noise (neighbours, throttling) spreads
         # evenly over every measurement instead of landing on one of them.
         per_round = args.seconds / args.rounds

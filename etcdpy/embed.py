@@ -47,7 +47,7 @@ from etcdpy.server.transport import NullTransport, Transport
 from etcdpy.storage.backend import Backend
 from etcdpy.storage.env import WriterThread
 from etcdpy.storage.layout import DataDirLayout
-from etcdpy.storage.wal import WalStore
+from etcdpy.storage.segment_wal import AnyWalStore, open_wal
 from etcdpy.util.failpoints import Failpoints
 
 START_TIMEOUT = 30.0
@@ -84,7 +84,7 @@ class _Events:
 
 
 class _WalSnapshotter:
-    def __init__(self, wal: WalStore, writer: WriterThread) -> None:
+    def __init__(self, wal: AnyWalStore, writer: WriterThread) -> None:
         self._wal = wal
         self._writer = writer
 
@@ -196,9 +196,9 @@ async def start(
         return await asyncio.wrap_future(writer.submit(fn, *args))
 
     try:
-        wal: WalStore = await on(
+        wal: AnyWalStore = await on(
             wal_writer,
-            lambda: WalStore.open(
+            lambda: open_wal(
                 config.data_dir,
                 fsync=fsync,
                 max_snapshots=config.max_snapshots,

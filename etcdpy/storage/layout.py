@@ -6,7 +6,8 @@ Rule 2: the format is versioned explicitly in ``member/VERSION``; a data dir wri
 incompatible version is refused at start instead of being misread.
 
     <data-dir>/member/VERSION      "etcdpy-format <n>\n"
-    <data-dir>/member/wal/         LMDB env: raft log, hard state, snapshot metadata
+    <data-dir>/member/wal/         raft log, hard state, snapshot metadata: segment files
+                                   (storage.segment_wal; an LMDB env in older data dirs)
     <data-dir>/member/snap/        snapshot payload files <term>-<index>.snap
     <data-dir>/member/kv/          LMDB env: the MVCC key space (storage.backend)
 """

@@ -197,6 +197,87 @@ def _runs_after_append(
     return tuple(new_starts), tuple(new_terms)
 
 
+def check_hard_state(cur: HardState, hard_state: HardState) -> None:
+    """Rule 5: term and vote never go back (a save that would do so is a bug)."""
+    if hard_state.is_empty():
+        return
+    if hard_state.term < cur.term:
+        raise ValueError(f"hard state term goes back: {cur.term} -> {hard_state.term}")
+    if hard_state.term == cur.term and cur.vote not in (0, hard_state.vote):
+        raise ValueError(f"vote changed within term {hard_state.term}")
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPlan:
+    """What one save changes: the view after it and the records it must write."""
+
+    state: _LogState
+    entries: list[Entry]  # the entries to write (those at or below the compaction dropped)
+    truncate: bool  # entries[0] replaces a tail (rule 2)
+    write_hs: bool
+
+
+def plan_commit(
+    st: _LogState,
+    hard_state: HardState,
+    entries: Sequence[Entry],
+    snap_meta: SnapshotMetadata | None,
+) -> CommitPlan | None:
+    """The view after one save (rules 2-4), without touching the disk; None: no change.
+
+    Shared by every store so that all of them agree on the log a save leaves behind.
+    The caller has checked the hard state and that a snapshot is newer.
+    """
+    c_index, c_term, last = st.compact_index, st.compact_term, st.last_index
+    starts, terms = st.run_starts, st.run_terms
+    tail_start, tail = st.tail_start, st.tail
+    meta = st.snap_meta
+    if snap_meta is not None:
+        m = snap_meta
+        meta = m
+        c_index, c_term, last = m.index, m.term, m.index
+        starts, terms = (m.index,), (m.term,)
+        tail_start, tail = m.index + 1, ()
+    ents = list(entries)
+    if ents and ents[0].index <= c_index:
+        ents = ents[c_index + 1 - ents[0].index :]  # already compacted: drop
+    truncate = False
+    if ents:
+        first = ents[0].index
+        if first > last + 1:
+            raise ErrUnavailable(f"missing log entry [last: {last}, append at: {first}]")
+        if ents[-1].index - first != len(ents) - 1:
+            raise ValueError("entries to save are not contiguous")
+        truncate = first <= last
+        starts, terms = _runs_after_append(starts, terms, ents)
+        if first <= tail_start:
+            new_tail = tuple(ents)
+            tail_start = first
+        else:
+            new_tail = tail[: first - tail_start] + tuple(ents)
+        if len(new_tail) > TAIL_CACHE_ENTRIES:
+            drop = len(new_tail) - TAIL_CACHE_ENTRIES
+            new_tail = new_tail[drop:]
+            tail_start += drop
+        tail = new_tail
+        last = ents[-1].index
+    write_hs = not hard_state.is_empty() and hard_state != st.hard_state
+    if not ents and not write_hs and snap_meta is None:
+        return None
+    state = _LogState(
+        compact_index=c_index,
+        compact_term=c_term,
+        last_index=last,
+        run_starts=starts,
+        run_terms=terms,
+        hard_state=hard_state if write_hs else st.hard_state,
+        snap_meta=meta,
+        tail_start=tail_start,
+        tail=tail,
+    )
+    return CommitPlan(state=state, entries=ents, truncate=truncate, write_hs=write_hs)
+
+
 # ---------------------------------------------------------------- the store
 
 
@@ -247,6 +328,8 @@ class WalStore:
         max_snapshots: int,
         map_size: int,
     ) -> None:
+        if any(name.endswith(".seg") for name in os.listdir(wal_dir)):
+            raise WalCorruptError(f"{wal_dir} holds a segment WAL (storage.segment_wal)")
         self._env = LmdbEnv(
             wal_dir,
             format_name=WAL_FORMAT,
@@ -484,57 +567,19 @@ class WalStore:
         payload_in_memory: bool = True,
     ) -> None:
         st = self._state
-        if not hard_state.is_empty():
-            if hard_state.term < st.hard_state.term:
-                raise ValueError(
-                    f"hard state term goes back: {st.hard_state.term} -> {hard_state.term}"
-                )
-            if hard_state.term == st.hard_state.term and st.hard_state.vote not in (
-                0,
-                hard_state.vote,
-            ):
-                raise ValueError(f"vote changed within term {hard_state.term}")
-        c_index, c_term, last = st.compact_index, st.compact_term, st.last_index
-        starts, terms = st.run_starts, st.run_terms
-        tail_start, tail = st.tail_start, st.tail
-        meta = st.snap_meta
+        check_hard_state(st.hard_state, hard_state)
         if snap is not None:
             m = snap.metadata
-            if m.index <= meta.index:
-                raise ErrSnapOutOfDate(f"snapshot {m.index} is not newer than {meta.index}")
+            if m.index <= st.snap_meta.index:
+                raise ErrSnapOutOfDate(f"snapshot {m.index} is not newer than {st.snap_meta.index}")
             if not self.snaps.has(m.term, m.index):
                 self.snaps.save(m.term, m.index, snap.data)
-            meta = m
-            c_index, c_term, last = m.index, m.term, m.index
-            starts, terms = (m.index,), (m.term,)
-            tail_start, tail = m.index + 1, ()
-        ents = list(entries)
-        if ents and ents[0].index <= c_index:
-            ents = ents[c_index + 1 - ents[0].index :]  # already compacted: drop
-        if ents:
-            first = ents[0].index
-            if first > last + 1:
-                raise ErrUnavailable(f"missing log entry [last: {last}, append at: {first}]")
-            if ents[-1].index - first != len(ents) - 1:
-                raise ValueError("entries to save are not contiguous")
-            truncate = first <= last
-            starts, terms = _runs_after_append(starts, terms, ents)
-            if first <= tail_start:
-                new_tail = tuple(ents)
-                tail_start = first
-            else:
-                new_tail = tail[: first - tail_start] + tuple(ents)
-            if len(new_tail) > TAIL_CACHE_ENTRIES:
-                drop = len(new_tail) - TAIL_CACHE_ENTRIES
-                new_tail = new_tail[drop:]
-                tail_start += drop
-            tail = new_tail
-            last = ents[-1].index
-        else:
-            truncate = False
-        write_hs = not hard_state.is_empty() and hard_state != st.hard_state
-        if not ents and not write_hs and snap is None:
+        plan = plan_commit(st, hard_state, entries, None if snap is None else snap.metadata)
+        if plan is None:
             return
+        ents, truncate, write_hs = plan.entries, plan.truncate, plan.write_hs
+        new = plan.state
+        meta, c_index, c_term = new.snap_meta, new.compact_index, new.compact_term
         items = [(_KEY.pack(e.index), encode_entry(e)) for e in ents]
 
         def txn_fn(txn: Any) -> None:
@@ -555,17 +600,7 @@ class WalStore:
                 txn.put(_HS_KEY, encode_hard_state(hard_state), db=self._hs_db)
 
         self._env.write(txn_fn)
-        self._state = _LogState(
-            compact_index=c_index,
-            compact_term=c_term,
-            last_index=last,
-            run_starts=starts,
-            run_terms=terms,
-            hard_state=hard_state if write_hs else st.hard_state,
-            snap_meta=meta,
-            tail_start=tail_start,
-            tail=tail,
-        )
+        self._state = plan.state
         if snap is not None:
             self._snap_cache = snap if payload_in_memory else None
             self.snaps.purge(keep=SnapName(index=meta.index, term=meta.term))
@@ -638,9 +673,6 @@ class WalStore:
         if index > st.last_index:
             raise ErrUnavailable(f"compact {index} is out of bound lastindex({st.last_index})")
         term = st.term(index)
-        k = bisect_right(st.run_starts, index) - 1
-        starts = (index, *st.run_starts[k + 1 :])
-        terms = st.run_terms[k:]
         end = _KEY.pack(index)
 
         def txn_fn(txn: Any) -> None:
@@ -652,21 +684,7 @@ class WalStore:
             txn.put(_LOGSTART_KEY, _IDX_TERM.pack(index, term), db=self._snap_db)
 
         self._env.write(txn_fn)
-        tail_start, tail = st.tail_start, st.tail
-        if tail_start <= index:
-            tail = tail[index + 1 - tail_start :]
-            tail_start = index + 1
-        self._state = _LogState(
-            compact_index=index,
-            compact_term=term,
-            last_index=st.last_index,
-            run_starts=starts,
-            run_terms=terms,
-            hard_state=st.hard_state,
-            snap_meta=st.snap_meta,
-            tail_start=tail_start,
-            tail=tail,
-        )
+        self._state = compact_state(st, index, term)
 
     def close(self) -> None:
         if not self._closed:
@@ -692,4 +710,24 @@ def _replace_meta(st: _LogState, meta: SnapshotMetadata) -> _LogState:
         snap_meta=meta,
         tail_start=st.tail_start,
         tail=st.tail,
+    )
+
+
+def compact_state(st: _LogState, index: int, term: int) -> _LogState:
+    """The view once entries up to ``index`` (of term ``term``) are dropped (rule 3)."""
+    k = bisect_right(st.run_starts, index) - 1
+    tail_start, tail = st.tail_start, st.tail
+    if tail_start <= index:
+        tail = tail[index + 1 - tail_start :]
+        tail_start = index + 1
+    return _LogState(
+        compact_index=index,
+        compact_term=term,
+        last_index=st.last_index,
+        run_starts=(index, *st.run_starts[k + 1 :]),
+        run_terms=(term, *st.run_terms[k + 1 :]),
+        hard_state=st.hard_state,
+        snap_meta=st.snap_meta,
+        tail_start=tail_start,
+        tail=tail,
     )

@@ -48,7 +48,7 @@ from etcdpy.server.etcdserver import EtcdServer
 from etcdpy.server.transport import InmemNetwork
 from etcdpy.storage.backend import Backend
 from etcdpy.storage.layout import DataDirLayout
-from etcdpy.storage.wal import WalStore
+from etcdpy.storage.segment_wal import open_wal
 from etcdpy.util.failpoints import FailpointPanic, Failpoints
 from tests.server.support import cluster_flags, config, run
 from tests.support.ports import free_port
@@ -260,7 +260,7 @@ def _check_offline(data_dir: Path) -> Committed:
     layout = DataDirLayout.of(data_dir)
     if not (Path(layout.kv).exists() and Path(layout.wal).exists()):
         return out  # killed before the stores existed
-    wal = WalStore.open(data_dir)
+    wal = open_wal(data_dir)
     try:
         commit = wal.hard_state.commit
         last = wal.last_index()

@@ -14,7 +14,7 @@ from etcdpy import embed
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy.observability.logging import Logger
 from etcdpy.server.transport import InmemNetwork
-from etcdpy.storage.wal import WalStore
+from etcdpy.storage.segment_wal import AnyWalStore
 from etcdpy.util.failpoints import Failpoints
 from tests.server.support import cluster_flags, config, eventually, run
 
@@ -33,8 +33,8 @@ async def _start(
     )
 
 
-def _wal(e: embed.Etcd) -> WalStore:
-    return cast(WalStore, e.node._wal)
+def _wal(e: embed.Etcd) -> AnyWalStore:
+    return cast(AnyWalStore, e.node._wal)
 
 
 async def _state(e: embed.Etcd) -> tuple[object, ...]:

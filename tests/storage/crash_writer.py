@@ -2,8 +2,9 @@
 
 ``workload(seed)`` yields operations (save a Ready, create a snapshot, compact, install a
 leader's snapshot) together with a model ``MemoryStorage`` holding the state after each
-operation. The writer process (``python -m tests.storage.crash_writer DIR SEED START``)
-replays the same operations into a ``WalStore`` from operation START on and prints
+operation. The writer process (``python -m tests.storage.crash_writer DIR SEED START LIMIT
+[STORE]``) replays the same operations into a ``WalStore`` (STORE ``wal``, the default) or a
+``SegmentWalStore`` with small segments (STORE ``seg``) from operation START on and prints
 ``ACK <i>`` once operation ``i`` has returned, i.e. is durable. The parent kills it (or a
 failpoint from ``ETCDPY_FAILPOINTS`` does), reopens the store and finds which model state
 it equals: every acknowledged operation must be there, and no operation half-done.
@@ -152,12 +153,28 @@ def model_fingerprints(seed: int, n: int) -> list[str]:
     return out
 
 
-def main(argv: list[str]) -> int:
+SEGMENT_SIZE = 64 << 10
+"""Small segments in crash tests, so that kills also land while a segment is being cut."""
+
+
+def open_store(kind: str, data_dir: str, **opts: Any) -> Any:
+    """The store under test: ``wal`` (LMDB WalStore) or ``seg`` (SegmentWalStore)."""
+    from etcdpy.storage.segment_wal import SegmentWalStore
     from etcdpy.storage.wal import WalStore
+
+    if kind == "seg":
+        return SegmentWalStore.open(data_dir, segment_size=SEGMENT_SIZE, **opts)
+    if kind == "wal":
+        return WalStore.open(data_dir, **opts)
+    raise ValueError(kind)
+
+
+def main(argv: list[str]) -> int:
     from etcdpy.util.failpoints import Failpoints
 
     data_dir, seed, start, limit = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
-    store = WalStore.open(data_dir, failpoints=Failpoints.from_env(), max_snapshots=3)
+    kind = argv[4] if len(argv) > 4 else "wal"
+    store = open_store(kind, data_dir, failpoints=Failpoints.from_env(), max_snapshots=3)
     print("READY", flush=True)
     for i, (op, _) in enumerate(workload(seed)):
         if i >= limit:

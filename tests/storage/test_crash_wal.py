@@ -4,7 +4,8 @@ After each kill the parent reopens the store and checks it equals the model stat
 exactly the acknowledged operations (or one more, when the kill came after the commit but
 before the acknowledgement): acknowledged entries and hard state survive, no batch is torn,
 term and vote never go back. The next writer resumes from the recovered state, so one data
-dir goes through many crashes.
+dir goes through many crashes. Every test runs against both stores: ``wal`` (LMDB) and
+``seg`` (segment files, small enough here that kills also land while a segment is cut).
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from etcdpy.storage.wal import WalStore
-from tests.storage.crash_writer import fingerprint, model_fingerprints
+from tests.storage.crash_writer import fingerprint, model_fingerprints, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS_PER_RUN = 400
 
 
 class Writer:
-    def __init__(self, data_dir: Path, seed: int, start: int, failpoints: str = "") -> None:
+    def __init__(
+        self, data_dir: Path, seed: int, start: int, store: str, failpoints: str = ""
+    ) -> None:
         env = dict(os.environ, PYTHONPATH=str(ROOT), ETCDPY_FAILPOINTS=failpoints)
         self.start = start
         self.stderr = tempfile.TemporaryFile()
@@ -42,6 +44,7 @@ class Writer:
                 str(seed),
                 str(start),
                 str(start + OPS_PER_RUN),
+                store,
             ],
             cwd=ROOT,
             env=env,
@@ -95,12 +98,13 @@ class Writer:
 class Checker:
     """Maps a reopened store to the index of the model state it equals."""
 
-    def __init__(self, seed: int, horizon: int) -> None:
+    def __init__(self, seed: int, horizon: int, store: str) -> None:
         self.fps = model_fingerprints(seed, horizon)
         self.last_term = 0
+        self.store = store
 
     def recover(self, data_dir: Path, acked: int, exact: int | None = None) -> int:
-        with WalStore.open(data_dir) as w:
+        with open_store(self.store, str(data_dir)) as w:
             fp = fingerprint(w)
             hs = w.hard_state
         allowed = [exact] if exact is not None else [acked, acked + 1]
@@ -115,14 +119,15 @@ class Checker:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("store", ["wal", "seg"])
 @pytest.mark.parametrize("seed", [11, 12])
-def test_sigkill_at_random_moments(tmp_path: Path, seed: int) -> None:
+def test_sigkill_at_random_moments(tmp_path: Path, seed: int, store: str) -> None:
     rng = random.Random(seed)
     cycles = 15
-    checker = Checker(seed, cycles * OPS_PER_RUN + 1)
+    checker = Checker(seed, cycles * OPS_PER_RUN + 1, store)
     n = 0
     for _ in range(cycles):
-        w = Writer(tmp_path, seed, n)
+        w = Writer(tmp_path, seed, n, store)
         w.read_acks(n + rng.randint(0, 60))
         time.sleep(rng.uniform(0, 0.004))  # land the kill anywhere inside the next save
         w.kill()
@@ -142,17 +147,18 @@ def test_sigkill_at_random_moments(tmp_path: Path, seed: int) -> None:
         ("raftAfterSaveSnap", True, 4),
     ],
 )
+@pytest.mark.parametrize("store", ["wal", "seg"])
 def test_sigkill_at_failpoints(
-    tmp_path: Path, failpoint: str, committed: bool, max_skip: int
+    tmp_path: Path, failpoint: str, committed: bool, max_skip: int, store: str
 ) -> None:
     rng = random.Random(failpoint)
     seed = 23
     cycles = 3
-    checker = Checker(seed, cycles * OPS_PER_RUN + 1)
+    checker = Checker(seed, cycles * OPS_PER_RUN + 1, store)
     n = 0
     for _ in range(cycles):
         skip = rng.randint(0, max_skip)
-        w = Writer(tmp_path, seed, n, failpoints=f"{failpoint}={skip}*off->kill")
+        w = Writer(tmp_path, seed, n, store, failpoints=f"{failpoint}={skip}*off->kill")
         rc = w.finish()
         assert rc == -signal.SIGKILL, f"{failpoint} never fired"
         n = checker.recover(tmp_path, w.acked, exact=w.acked + 1 if committed else w.acked)

@@ -2,8 +2,9 @@
 
 The cases follow etcd's ``raft/storage_test.go``: a log whose dummy entry (the compaction
 point) is index 3 / term 3, followed by entries 4/4 and 5/5. Implementations:
-``raft.storage.MemoryStorage`` (skipped until it exists) and ``storage.wal.WalStore``,
-the latter also reopened from disk after the setup so the suite checks what was persisted.
+``raft.storage.MemoryStorage`` (skipped until it exists), ``storage.wal.WalStore`` and
+``storage.segment_wal.SegmentWalStore``, the disk stores also reopened from disk after the
+setup so the suite checks what was persisted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from etcdpy.raft import storage as raft_storage
 from etcdpy.raft.storage import NO_LIMIT, ErrCompacted, ErrSnapOutOfDate, ErrUnavailable
 from etcdpy.raft.types import ConfState, Entry, HardState, Snapshot, SnapshotMetadata
+from etcdpy.storage.segment_wal import SegmentWalStore
 from etcdpy.storage.wal import WalStore
 
 CS = ConfState(voters=(1, 2, 3))
@@ -32,10 +34,11 @@ def _snap(index: int, term: int, data: bytes = b"snap", cs: ConfState = CS) -> S
     return Snapshot(data=data, metadata=SnapshotMetadata(conf_state=cs, index=index, term=term))
 
 
-@pytest.fixture(params=["memory", "wal", "wal-reopened"])
+@pytest.fixture(params=["memory", "wal", "wal-reopened", "seg", "seg-reopened"])
 def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """``make(snapshot_at=(3, 3), entries=[...])`` -> a storage holding that log."""
-    opened: list[WalStore] = []
+    opened: list[WalStore | SegmentWalStore] = []
+    store = SegmentWalStore if request.param.startswith("seg") else WalStore
 
     def build(
         snapshot_at: tuple[int, int] | None = (3, 3), entries: list[Entry] | None = None
@@ -47,15 +50,15 @@ def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..
                 pytest.skip("raft.storage.MemoryStorage not written yet")
             s = cls()
         else:
-            s = WalStore.open(tmp_path / f"d{len(opened)}")
+            s = store.open(tmp_path / f"d{len(opened)}")
             opened.append(s)
         if snapshot_at is not None:
             s.apply_snapshot(_snap(*snapshot_at))
         if ents:
             s.append(ents)
-        if request.param == "wal-reopened":
+        if request.param.endswith("-reopened"):
             s.close()
-            s = WalStore.open(s.snaps.dir.parent.parent)
+            s = store.open(s.snaps.dir.parent.parent)
             opened.append(s)
         return s
 

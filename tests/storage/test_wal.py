@@ -1,10 +1,17 @@
-"""WalStore beyond the LogStorage contract: persistence, atomicity, caches, snapshots."""
+"""WalStore beyond the LogStorage contract: persistence, atomicity, caches, snapshots.
+
+Tests taking ``open_store`` run against both stores: ``WalStore`` (LMDB) and
+``SegmentWalStore`` (with small segments, so that they also cross segment boundaries).
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lmdb
 import pytest
@@ -21,6 +28,7 @@ from etcdpy.raft.types import (
 from etcdpy.storage import wal as walmod
 from etcdpy.storage.env import LmdbEnv
 from etcdpy.storage.layout import FORMAT_VERSION, DataDirLayout, FormatVersionError
+from etcdpy.storage.segment_wal import SegmentWalStore
 from etcdpy.storage.snap import SnapshotCorruptError, SnapStore
 from etcdpy.storage.wal import (
     WalCorruptError,
@@ -33,6 +41,16 @@ from etcdpy.storage.wal import (
 from etcdpy.util.failpoints import FailpointPanic, Failpoints
 
 CS = ConfState(voters=(1, 2, 3))
+
+Opener = Callable[..., Any]
+
+
+@pytest.fixture(params=["wal", "seg"])
+def open_store(request: pytest.FixtureRequest) -> Opener:
+    """``open_store(data_dir, **opts)``: ``WalStore.open`` or ``SegmentWalStore.open``."""
+    if request.param == "seg":
+        return functools.partial(SegmentWalStore.open, segment_size=64 << 10)
+    return WalStore.open
 
 
 def ents(lo: int, hi: int, term: int, size: int = 8) -> list[Entry]:
@@ -81,15 +99,15 @@ def test_codecs_round_trip() -> None:
         decode_entry(bytes(bad))
 
 
-def test_everything_survives_reopen(tmp_path: Path) -> None:
-    with WalStore.open(tmp_path) as w:
+def test_everything_survives_reopen(tmp_path: Path, open_store: Opener) -> None:
+    with open_store(tmp_path) as w:
         w.save(HardState(term=1, vote=1, commit=0), ents(1, 50, 1), None)
         w.save(HardState(term=2, vote=2, commit=40), ents(45, 60, 2), None)
         w.save(HardState(term=3, vote=0, commit=55), ents(60, 70, 3), None)
         w.compact(10)
         w.create_snapshot(20, CS, b"snap20")
         want = list(w.entries(11, 70))
-    with WalStore.open(tmp_path) as w:
+    with open_store(tmp_path) as w:
         assert w.initial_state() == (HardState(term=3, vote=0, commit=55), CS)
         assert w.first_index() == 11
         assert w.last_index() == 69
@@ -101,9 +119,9 @@ def test_everything_survives_reopen(tmp_path: Path) -> None:
         )
 
 
-def test_reads_beyond_the_tail_cache_come_from_lmdb(tmp_path: Path) -> None:
+def test_reads_beyond_the_tail_cache_come_from_disk(tmp_path: Path, open_store: Opener) -> None:
     n = walmod.TAIL_CACHE_ENTRIES * 2 + 10
-    with WalStore.open(tmp_path) as w:
+    with open_store(tmp_path) as w:
         for lo in range(1, n, 100):
             w.save(HardState(term=lo // 500 + 1), ents(lo, min(lo + 100, n), lo // 500 + 1))
         assert w._state.tail_start > 1
@@ -112,16 +130,16 @@ def test_reads_beyond_the_tail_cache_come_from_lmdb(tmp_path: Path) -> None:
         assert [e.term for e in got] == [(e.index - 1) // 500 + 1 for e in got]
         limited = w.entries(3, n, 5 * 24)
         assert [e.index for e in limited] == [3, 4, 5, 6, 7]
-    with WalStore.open(tmp_path) as w:
+    with open_store(tmp_path) as w:
         assert list(w.entries(1, n)) == list(got)
         assert [w.term(i) for i in range(1, n)] == [e.term for e in got]
 
 
-def test_term_runs_after_many_elections_and_truncations(tmp_path: Path) -> None:
+def test_term_runs_after_many_elections_and_truncations(tmp_path: Path, open_store: Opener) -> None:
     rng = random.Random(7)
     model: list[Entry] = []
     term = 1
-    with WalStore.open(tmp_path) as w:
+    with open_store(tmp_path) as w:
         for _ in range(200):
             term += rng.choice((0, 0, 1, 2))
             start = rng.randint(max(1, len(model) - 5), len(model) + 1)
@@ -130,13 +148,13 @@ def test_term_runs_after_many_elections_and_truncations(tmp_path: Path) -> None:
             model = model[: start - 1] + new
             assert w.last_index() == len(model)
         assert [w.term(i) for i in range(1, len(model) + 1)] == [e.term for e in model]
-    with WalStore.open(tmp_path) as w:
+    with open_store(tmp_path) as w:
         assert [w.term(i) for i in range(1, len(model) + 1)] == [e.term for e in model]
         assert list(w.entries(1, len(model) + 1)) == model
 
 
-def test_term_and_vote_never_go_back(tmp_path: Path) -> None:
-    with WalStore.open(tmp_path) as w:
+def test_term_and_vote_never_go_back(tmp_path: Path, open_store: Opener) -> None:
+    with open_store(tmp_path) as w:
         w.save(HardState(term=5, vote=2, commit=0))
         with pytest.raises(ValueError):
             w.save(HardState(term=4, vote=2, commit=0))
@@ -147,13 +165,13 @@ def test_term_and_vote_never_go_back(tmp_path: Path) -> None:
         assert w.hard_state == HardState(term=6)
 
 
-def test_failed_save_leaves_nothing(tmp_path: Path) -> None:
-    with WalStore.open(tmp_path) as w:
+def test_failed_save_leaves_nothing(tmp_path: Path, open_store: Opener) -> None:
+    with open_store(tmp_path) as w:
         w.save(HardState(term=1), ents(1, 5, 1))
         with pytest.raises(ValueError):
             w.save(HardState(term=1), [*ents(5, 7, 1), *ents(8, 9, 1)])  # a hole
         assert w.last_index() == 4
-    with WalStore.open(tmp_path) as w:
+    with open_store(tmp_path) as w:
         assert w.last_index() == 4
 
 
@@ -169,8 +187,8 @@ def test_map_grows_when_full(tmp_path: Path) -> None:
         w.close()
 
 
-def test_snapshot_retention_keeps_newest(tmp_path: Path) -> None:
-    with WalStore.open(tmp_path, max_snapshots=2) as w:
+def test_snapshot_retention_keeps_newest(tmp_path: Path, open_store: Opener) -> None:
+    with open_store(tmp_path, max_snapshots=2) as w:
         w.save(HardState(term=1), ents(1, 20, 1))
         for i in range(2, 12, 2):
             w.create_snapshot(i, CS, b"s%d" % i)
@@ -180,8 +198,8 @@ def test_snapshot_retention_keeps_newest(tmp_path: Path) -> None:
         assert w.snapshot().data == b"thirty"
 
 
-def test_keep_entries_compacts_after_snapshot(tmp_path: Path) -> None:
-    with WalStore.open(tmp_path, keep_entries=5) as w:
+def test_keep_entries_compacts_after_snapshot(tmp_path: Path, open_store: Opener) -> None:
+    with open_store(tmp_path, keep_entries=5) as w:
         w.save(HardState(term=1), ents(1, 31, 1))
         w.create_snapshot(20, CS, b"x")
         assert w.first_index() == 16
@@ -190,9 +208,11 @@ def test_keep_entries_compacts_after_snapshot(tmp_path: Path) -> None:
             w.entries(15, 20)
 
 
-def test_snapshot_streams_in_chunks_and_installs_from_chunks(tmp_path: Path) -> None:
+def test_snapshot_streams_in_chunks_and_installs_from_chunks(
+    tmp_path: Path, open_store: Opener
+) -> None:
     payload = bytes(random.Random(1).randbytes(300_000))
-    with WalStore.open(tmp_path / "a") as leader, WalStore.open(tmp_path / "b") as follower:
+    with open_store(tmp_path / "a") as leader, open_store(tmp_path / "b") as follower:
         leader.save(HardState(term=3), ents(1, 100, 3))
         leader.create_snapshot(90, CS, payload)
         chunks = list(leader.snapshot_chunks(chunk_size=64 * 1024))
@@ -212,7 +232,7 @@ def test_snapshot_streams_in_chunks_and_installs_from_chunks(tmp_path: Path) -> 
         assert follower.snapshot().data == payload
         with pytest.raises(ErrSnapOutOfDate):
             follower.install_snapshot_chunks(meta, iter(chunks))
-    with WalStore.open(tmp_path / "b") as follower:
+    with open_store(tmp_path / "b") as follower:
         assert follower.snapshot().data == payload
         assert follower.last_index() == 90
 
@@ -230,21 +250,21 @@ def test_corrupt_snapshot_file_is_detected(tmp_path: Path) -> None:
         store.load(2, 9)
 
 
-def test_orphan_payloads_newer_than_the_wal_are_removed(tmp_path: Path) -> None:
-    with WalStore.open(tmp_path) as w:
+def test_orphan_payloads_newer_than_the_wal_are_removed(tmp_path: Path, open_store: Opener) -> None:
+    with open_store(tmp_path) as w:
         w.save(HardState(term=1), ents(1, 10, 1))
         w.create_snapshot(5, CS, b"five")
         w.snaps.save(1, 8, b"orphan")  # as if we crashed before the WAL recorded it
         (w.snaps.dir / "0000000000000001-0000000000000009.snap.tmp").write_bytes(b"x")
-    with WalStore.open(tmp_path) as w:
+    with open_store(tmp_path) as w:
         assert [n.index for n in w.snaps.names()] == [5]
         assert not list(w.snaps.dir.glob("*.tmp"))
         assert w.snapshot().data == b"five"
 
 
-def test_failpoints_fire_around_save(tmp_path: Path) -> None:
+def test_failpoints_fire_around_save(tmp_path: Path, open_store: Opener) -> None:
     fp = Failpoints("raftAfterSave=1*off->panic;raftBeforeApplySnap=print")
-    with WalStore.open(tmp_path, failpoints=fp) as w:
+    with open_store(tmp_path, failpoints=fp) as w:
         w.save(HardState(term=1), ents(1, 3, 1))
         with pytest.raises(FailpointPanic):
             w.save(HardState(term=1), ents(3, 5, 1))
@@ -273,10 +293,10 @@ def test_unsafe_no_fsync_opens_without_sync(tmp_path: Path) -> None:
         assert w.last_index() == 3
 
 
-def test_entries_survive_a_reader_in_another_thread(tmp_path: Path) -> None:
+def test_entries_survive_a_reader_in_another_thread(tmp_path: Path, open_store: Opener) -> None:
     import threading
 
-    with WalStore.open(tmp_path) as w:
+    with open_store(tmp_path) as w:
         w.save(HardState(term=1), ents(1, 2, 1))
         stop = threading.Event()
         errors: list[BaseException] = []
@@ -314,14 +334,14 @@ def test_lmdb_is_really_used(tmp_path: Path) -> None:
         env.close()
 
 
-def test_writer_thread_runs_jobs_in_order_on_one_thread(tmp_path: Path) -> None:
+def test_writer_thread_runs_jobs_in_order_on_one_thread(tmp_path: Path, open_store: Opener) -> None:
     import threading
 
     from etcdpy.storage.env import WriterThread
 
     wt = WriterThread("wal-writer")
     try:
-        with WalStore.open(tmp_path) as w:
+        with open_store(tmp_path) as w:
             futs = [
                 wt.submit(w.save, HardState(term=1), ents(lo, lo + 10, 1), None)
                 for lo in range(1, 101, 10)
@@ -337,11 +357,11 @@ def test_writer_thread_runs_jobs_in_order_on_one_thread(tmp_path: Path) -> None:
         wt.shutdown()
 
 
-def test_matches_memory_storage_over_a_long_workload(tmp_path: Path) -> None:
+def test_matches_memory_storage_over_a_long_workload(tmp_path: Path, open_store: Opener) -> None:
     """The crash tests' workload, without crashes, checked step by step against the twin."""
     from tests.storage.crash_writer import apply, fingerprint, workload
 
-    w = WalStore.open(tmp_path, max_snapshots=3)
+    w = open_store(tmp_path, max_snapshots=3)
     try:
         for i, (op, model) in enumerate(workload(5)):
             if i >= 400:
@@ -352,7 +372,7 @@ def test_matches_memory_storage_over_a_long_workload(tmp_path: Path) -> None:
             if i % 40 == 0:
                 assert fingerprint(w) == fingerprint(model), i
                 w.close()
-                w = WalStore.open(tmp_path, max_snapshots=3)
+                w = open_store(tmp_path, max_snapshots=3)
                 assert fingerprint(w) == fingerprint(model), i
         assert len(w.snaps.names()) <= 3
     finally:
@@ -391,13 +411,13 @@ def test_map_grows_while_another_thread_reads(tmp_path: Path) -> None:
     assert size >= 8 << 20
 
 
-def test_a_data_dir_is_opened_by_one_store_at_a_time(tmp_path: Path) -> None:
+def test_a_data_dir_is_opened_by_one_store_at_a_time(tmp_path: Path, open_store: Opener) -> None:
     from etcdpy.storage.env import DirLockedError
 
-    w = WalStore.open(tmp_path)
+    w = open_store(tmp_path)
     try:
         with pytest.raises(DirLockedError):
-            WalStore.open(tmp_path)
+            open_store(tmp_path)
     finally:
         w.close()
-    WalStore.open(tmp_path).close()
+    open_store(tmp_path).close()
