@@ -12,8 +12,9 @@ Rules (ARCHITECTURE 3.5, etcd's Ready contract):
    meanwhile wait in ``_proposals`` and all go into the next Ready, so one fsync covers
    many requests.
 3. Committed entries are handed to the application in order (``RaftApplication.apply``),
-   which applies them on the KV writer thread without blocking this loop; the next save
-   overlaps that apply. Conf changes are applied to the raft core here, in log order.
+   which applies them on the KV writer thread without blocking this loop; with a separate
+   KV writer the next save overlaps that apply (a member without peers has one writer
+   thread for both: ``embed``). Conf changes are applied to the raft core here, in log order.
    A Ready whose committed entries are all normal ones hands them over from the WAL
    writer thread right after its save (``apply_after_save``): the apply starts without
    a round trip through the loop, still strictly after the fsync.
