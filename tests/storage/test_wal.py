@@ -421,3 +421,39 @@ def test_a_data_dir_is_opened_by_one_store_at_a_time(tmp_path: Path, open_store:
     finally:
         w.close()
     open_store(tmp_path).close()
+
+
+def _view_entries(st: walmod._LogState) -> list[tuple[int, int]]:
+    """(index, term) of what a view shows of its tail."""
+    part = st.tail[: st.last_index - st.tail_start + 1]
+    return [(e.index, e.term) for e in part]
+
+
+def test_views_keep_their_tail_while_later_saves_extend_or_replace_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Saves extend the tail list in place; a view taken earlier still reads exactly its
+    own entries, through appends, a conflict replacement, a failed save's plan and the
+    trim that bounds the list."""
+    monkeypatch.setattr(walmod, "TAIL_CACHE_ENTRIES", 4)
+    st = walmod._LogState(0, 0, 0, (0,), (0,), HardState(), SnapshotMetadata(), 1, ())
+
+    def save(view: walmod._LogState, first: int, n: int, term: int) -> walmod._LogState:
+        ents = [Entry(term=term, index=i, data=b"%d" % i) for i in range(first, first + n)]
+        plan = walmod.plan_commit(view, HardState(), ents, None)
+        assert plan is not None
+        return plan.state
+
+    v1 = save(st, 1, 3, 1)
+    v2 = save(v1, 4, 2, 1)
+    assert v2.tail is v1.tail  # extended in place, nothing copied
+    v3 = save(v2, 5, 2, 2)  # replaces entry 5: a new list
+    assert v3.tail is not v2.tail
+    save(v3, 7, 1, 2)  # planned, then "failed": the list grew past v3's view
+    v4 = save(v3, 7, 2, 2)
+    v5 = save(v4, 9, 5, 2)  # longer than twice the cache: trimmed to the last 4
+    assert _view_entries(v1) == [(1, 1), (2, 1), (3, 1)]
+    assert _view_entries(v2) == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1)]
+    assert _view_entries(v3) == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 2), (6, 2)]
+    assert _view_entries(v4)[-4:] == [(5, 2), (6, 2), (7, 2), (8, 2)]
+    assert v5.tail_start == 10 and _view_entries(v5) == [(i, 2) for i in range(10, 14)]
