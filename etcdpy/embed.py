@@ -36,6 +36,7 @@ from etcdpy.raft.types import ConfState
 from etcdpy.server.apply import Applier
 from etcdpy.server.apply_lease import LeaseTable
 from etcdpy.server.etcdserver import EtcdServer, ServerSettings
+from etcdpy.server.metrics import disk_observers
 from etcdpy.server.node import RaftNode
 from etcdpy.server.quota import Quota
 from etcdpy.server.snapshots import (
@@ -307,6 +308,7 @@ async def start(
             )
 
         metrics = MetricsRegistry()
+        wal.observer, backend.commit_observer = disk_observers(metrics)
         events = _Events(lg)
         server = EtcdServer(
             member_id=cluster.local_id,

@@ -1,17 +1,20 @@
 """A tiny Prometheus registry: one per server, never global (two members can share a process).
 
-Only what /metrics needs: counters and gauges with labels, gauges computed on scrape, and the
-text exposition format 0.0.4. Names follow etcd's (``etcd_server_has_leader``,
+Only what /metrics needs: counters and gauges with labels, gauges computed on scrape,
+histograms, and the text exposition format 0.0.4. Names follow etcd's (``etcd_server_has_leader``,
 ``etcd_mvcc_put_total``, ``grpc_server_handled_total``...) so dashboards keep working.
-Updating a metric is a dict operation; nothing here locks (everything runs on the loop).
+Updating a metric is a dict operation; nothing here locks (everything runs on the loop,
+except histograms of disk timings, which one writer thread observes while the loop only
+renders them).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-MetricType = Literal["counter", "gauge"]
+MetricType = Literal["counter", "gauge", "histogram"]
 
 
 def _escape(value: str) -> str:
@@ -56,6 +59,47 @@ class Gauge(_Family):
         self.values[labels] = self.values.get(labels, 0.0) - amount
 
 
+def exponential_buckets(start: float, factor: float, count: int) -> tuple[float, ...]:
+    """client_golang's ``ExponentialBuckets`` (etcd's disk histograms use 0.001, 2, 14)."""
+    return tuple(start * factor**i for i in range(count))
+
+
+class Histogram(_Family):
+    """Cumulative buckets, sum and count, without labels (all etcd's disk timings)."""
+
+    __slots__ = ("buckets", "count", "counts", "sum")
+
+    def __init__(self, name: str, help: str, buckets: tuple[float, ...]) -> None:
+        super().__init__(name, help, "histogram", ())
+        self.buckets = buckets
+        self.counts = [0] * len(buckets)  # per bucket, not cumulative (cumulated on render)
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        i = bisect_left(self.buckets, value)  # le: a value equal to a bound counts in it
+        if i < len(self.counts):
+            self.counts[i] += 1
+        self.count += 1
+        self.sum += value
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        acc = 0
+        for bound, n in zip(self.buckets, self.counts, strict=True):
+            acc += n
+            out.append(f'{self.name}_bucket{{le="{_fmt_bound(bound)}"}} {acc}')
+        out.append(f'{self.name}_bucket{{le="+Inf"}} {self.count}')
+        out.append(f"{self.name}_sum {_fmt(self.sum)}")
+        out.append(f"{self.name}_count {self.count}")
+        return out
+
+
+def _fmt_bound(v: float) -> str:
+    """Bucket bounds as client_golang prints them (0.001, 0.002, ..., 8.192)."""
+    return format(round(v, 9), "g") if v < 1e21 else repr(v)
+
+
 class _FuncGauge(_Family):
     __slots__ = ("fn",)
 
@@ -97,6 +141,15 @@ class MetricsRegistry:
             raise ValueError(f"metric {name} already registered with another type")
         return fam
 
+    def histogram(self, name: str, help: str, buckets: tuple[float, ...]) -> Histogram:
+        fam = self._families.get(name)
+        if fam is None:
+            fam = Histogram(name, help, buckets)
+            self._families[name] = fam
+        if not isinstance(fam, Histogram):
+            raise ValueError(f"metric {name} already registered with another type")
+        return fam
+
     def gauge_func(
         self,
         name: str,
@@ -113,6 +166,9 @@ class MetricsRegistry:
             fam = self._families[name]
             out.append(f"# HELP {name} {fam.help}")
             out.append(f"# TYPE {name} {fam.type}")
+            if isinstance(fam, Histogram):
+                out.extend(fam.lines())
+                continue
             if not fam.labelnames:
                 out.extend(f"{name} {_fmt(value)}" for _, value in fam.samples())
                 continue

@@ -179,3 +179,39 @@ class ServerMetrics:
     def proposal_failed(self) -> None:
         if self.enabled:
             self.proposals_failed.inc()
+
+
+DISK_BUCKETS = tuple(0.001 * 2**i for i in range(14))
+"""etcd's disk histograms: ``prometheus.ExponentialBuckets(0.001, 2, 14)``, 1 ms to 8 s."""
+
+
+class HistogramRegistry(Protocol):
+    def counter(self, name: str, help: str, labelnames: tuple[str, ...] = ()) -> Any: ...
+    def histogram(self, name: str, help: str, buckets: tuple[float, ...]) -> Any: ...
+
+
+def disk_observers(
+    reg: HistogramRegistry,
+) -> tuple[Callable[[int, float | None], None], Callable[[float], None]]:
+    """(WAL observer, backend commit observer) feeding etcd's disk metrics: what operators
+    watch to tell a slow disk (and how many flushes acknowledged writes cost)."""
+    wal_fsync = reg.histogram(
+        "etcd_disk_wal_fsync_duration_seconds",
+        "The latency distributions of fsync called by WAL.",
+        DISK_BUCKETS,
+    )
+    wal_bytes = reg.counter(
+        "etcd_disk_wal_write_bytes_total", "Total number of bytes written in WAL."
+    )
+    commit = reg.histogram(
+        "etcd_disk_backend_commit_duration_seconds",
+        "The latency distributions of commit called by backend.",
+        DISK_BUCKETS,
+    )
+
+    def on_wal_write(nbytes: int, fsync_seconds: float | None) -> None:
+        wal_bytes.inc(amount=nbytes)
+        if fsync_seconds is not None:
+            wal_fsync.observe(fsync_seconds)
+
+    return on_wal_write, commit.observe

@@ -51,6 +51,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import time
 import zlib
 from array import array
 from bisect import bisect_right
@@ -81,6 +82,7 @@ from etcdpy.storage.snap import DEFAULT_CHUNK_SIZE, SnapName, SnapshotNotFoundEr
 from etcdpy.storage.wal import (
     TAIL_CACHE_ENTRIES,
     WalCorruptError,
+    WalObserver,
     WalStore,
     _LogState,
     _replace_meta,
@@ -376,6 +378,9 @@ class SegmentWalStore:
         self._retired: list[int] = []
         self._snap_cache: Snapshot | None = None
         self._closed = False
+        self.observer: WalObserver | None = None
+        """Told (bytes written, seconds in fdatasync or None) after each durable write:
+        etcd's ``etcd_disk_wal_write_bytes_total`` and ``..._wal_fsync_duration_seconds``."""
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = DirLock(self._dir)
         try:
@@ -583,8 +588,13 @@ class SegmentWalStore:
         buf, crc = _frame(records, self._crc)
         start = self._end
         _pwrite_all(self._fd, buf, start)
+        took: float | None = None
         if self._fsync:
+            t0 = time.perf_counter()
             os.fdatasync(self._fd)
+            took = time.perf_counter() - t0
+        if self.observer is not None:
+            self.observer(len(buf), took)
         self._end = start + len(buf)
         self._crc = crc
         return start

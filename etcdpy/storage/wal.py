@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ _HS_KEY = b"hs"
 _SNAP_KEY = b"meta"
 _LOGSTART_KEY = b"logstart"
 _CS_KEY = b"cs"
+
+
+WalObserver = Callable[[int, "float | None"], None]
+"""(bytes written, seconds the flush took or None without fsync), after each durable write."""
 
 
 class WalCorruptError(Exception):
@@ -334,6 +339,8 @@ class WalStore:
             raise
         self._snap_cache: Snapshot | None = None
         self._closed = False
+        self.observer: WalObserver | None = None
+        """As ``SegmentWalStore.observer``; here the flush is the whole LMDB commit."""
 
     def _open(
         self,
@@ -346,6 +353,7 @@ class WalStore:
     ) -> None:
         if any(name.endswith(".seg") for name in os.listdir(wal_dir)):
             raise WalCorruptError(f"{wal_dir} holds a segment WAL (storage.segment_wal)")
+        self._fsync = fsync
         self._env = LmdbEnv(
             wal_dir,
             format_name=WAL_FORMAT,
@@ -615,7 +623,11 @@ class WalStore:
             if write_hs:
                 txn.put(_HS_KEY, encode_hard_state(hard_state), db=self._hs_db)
 
+        t0 = time.perf_counter()
         self._env.write(txn_fn)
+        if self.observer is not None:
+            nbytes = sum(len(k) + len(v) for k, v in items)
+            self.observer(nbytes, time.perf_counter() - t0 if self._fsync else None)
         self._state = plan.state
         if snap is not None:
             self._snap_cache = snap if payload_in_memory else None

@@ -457,3 +457,20 @@ def test_views_keep_their_tail_while_later_saves_extend_or_replace_it(
     assert _view_entries(v3) == [(1, 1), (2, 1), (3, 1), (4, 1), (5, 2), (6, 2)]
     assert _view_entries(v4)[-4:] == [(5, 2), (6, 2), (7, 2), (8, 2)]
     assert v5.tail_start == 10 and _view_entries(v5) == [(i, 2) for i in range(10, 14)]
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_observer_hears_every_durable_write(
+    tmp_path: Path, open_store: Opener, fsync: bool
+) -> None:
+    """One call per save that writes: bytes written and the flush's seconds (None when
+    ``fsync=False``); a save that changes nothing writes nothing."""
+    heard: list[tuple[int, float | None]] = []
+    with open_store(tmp_path, fsync=fsync) as w:
+        w.observer = lambda n, took: heard.append((n, took))
+        w.save(HardState(term=1), ents(1, 4, 1, size=64))
+        w.save(HardState(term=1), ents(4, 5, 1, size=64))
+        w.save(HardState(term=1), ())  # unchanged: no write
+    assert len(heard) == 2
+    assert all(n >= 64 for n, _ in heard) and heard[0][0] > heard[1][0]
+    assert all((took is not None and took >= 0) if fsync else took is None for _, took in heard)
