@@ -9,7 +9,8 @@ under test stopped (SIGSTOP) so that only one competes with the load for the two
 load generator is ``../shared/perf``'s ``etcd-load`` (etcd's Go client) when built, else
 ``benchmarks/load.py``. Server CPU per op is ``/proc/PID/stat`` utime+stime across the run;
 RSS is ``VmRSS``; syncs per put come from ``strace -f -c`` on a separate short put run (strace
-slows the server, so those runs are not timed). If etcdpy accepts ``--listen-client-http-urls``
+slows the server, so those runs are not timed), and flushes per put at full speed from the
+servers' own ``etcd_disk_wal_fsync_duration_seconds`` / ``..._backend_commit_...`` counts. If etcdpy accepts ``--listen-client-http-urls``
 (HTTP on its own port, grpc owning the client port), put with 64 clients also runs against
 that configuration (``etcdpy-grpc``) to show what the one-port multiplexer costs.
 
@@ -251,6 +252,21 @@ class Runner:
         r["server_cpu_ms_per_op"] = round(cpu * 1000 / ops, 4) if ops else None
         return r
 
+    def count_flushes(self, srv: Server, clients: int, conns: int, total: int) -> dict[str, Any]:
+        """WAL fsyncs and backend commits per acknowledged put at full speed (no strace),
+        from the servers' own ``etcd_disk_*`` histograms' counts."""
+        before = flush_counters(srv)
+        if before is None:
+            return {"error": "no etcd_disk_* metrics"}
+        r = self.load(srv, clients, conns, ["put", "--total", str(total)])
+        after = flush_counters(srv)
+        acked = int(r.get("ops") or 0)
+        if after is None or not acked:
+            return {"error": "no metrics after the run"}
+        wal, be = (after[k] - before[k] for k in FLUSH_METRICS)
+        return {"clients": clients, "puts": acked, "wal_fsyncs": int(wal),
+                "backend_commits": int(be), "per_put": round((wal + be) / acked, 3)}
+
     def count_syncs(self, srv: Server, clients: int, conns: int, total: int) -> dict[str, Any]:
         """fsync/fdatasync/msync calls per acknowledged put, from ``strace -f -c``."""
         strace = shutil.which("strace")
@@ -285,6 +301,28 @@ class Runner:
         total_calls = sum(calls.values())
         return {"clients": clients, "puts": acked, "calls": calls, "syncs": total_calls,
                 "syncs_per_put": round(total_calls / acked, 3) if acked else None}
+
+
+FLUSH_METRICS = ("etcd_disk_wal_fsync_duration_seconds_count",
+                 "etcd_disk_backend_commit_duration_seconds_count")
+
+
+def flush_counters(srv: Server) -> dict[str, float] | None:
+    """etcd's disk metrics from ``/metrics`` on the client port (etcd and etcdpy both serve
+    them): WAL fsyncs and backend commits so far; None when the server has none."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in FLUSH_METRICS:
+            out[name] = float(value)
+    return out if len(out) == len(FLUSH_METRICS) else None
 
 
 def machine() -> dict[str, Any]:
@@ -432,6 +470,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"[compare] syncs {srv.name}: "
                       + ", ".join(f"{s.get('clients')} clients {s.get('syncs_per_put')}/put"
                                   for s in report["syncs"][srv.name]), flush=True)
+                report.setdefault("flushes", {})[srv.name] = [
+                    runner.count_flushes(srv, 1, 1, 300 if args.quick else 1000),
+                    runner.count_flushes(srv, 64, 16, 3000 if args.quick else 20000),
+                ]
+                print(f"[compare] flushes (metrics) {srv.name}: {report['flushes'][srv.name]}",
+                      flush=True)
         if args.big or args.only_big:
             for srv in live:
                 if srv.name in MUX_ONLY or not srv.alive():
@@ -614,6 +658,22 @@ def markdown(rep: dict[str, Any]) -> str:
         lines.append(f"| {name} | {fmt(s.get('start_to_ready_s'))} | "
                      f"{fmt(s.get('idle_rss_mib'), 1)} | {fmt(s.get('idle_cpu_ms_per_s'), 1)} | "
                      f"{fmt(s.get('rss_after_workloads_mib'), 1)} | {spp(0)} | {spp(1)} |")
+    flushes = rep.get("flushes") or {}
+    if flushes:
+        lines += ["", "Flushes per acknowledged put at full speed (no strace), from each "
+                  "server's own `etcd_disk_wal_fsync_duration_seconds_count` and "
+                  "`etcd_disk_backend_commit_duration_seconds_count`:", "",
+                  "| server | 1 client: WAL fsyncs + backend commits per put | "
+                  "64 clients: WAL fsyncs + backend commits per put |", "|---|---:|---:|"]
+        for name, runs in sorted(flushes.items(), key=lambda kv: server_order(kv[0])):
+
+            def fl(d: dict[str, Any]) -> str:
+                if d.get("per_put") is None:
+                    return str(d.get("error", "-"))
+                return (f"{d['per_put']:.2f} ({d['wal_fsyncs']:,} + {d['backend_commits']:,} "
+                        f"/ {d['puts']:,})")
+
+            lines.append(f"| {name} | " + " | ".join(fl(d) for d in runs) + " |")
     if rep["big"]:
         nkeys = next(iter(rep["big"].values())).get("keys", 1_000_000)
         lines += ["", f"| server ({nkeys:,} keys) | puts/s loading | RSS MiB | "
