@@ -10,9 +10,10 @@ load generator is ``../shared/perf``'s ``etcd-load`` (etcd's Go client) when bui
 ``benchmarks/load.py``. Server CPU per op is ``/proc/PID/stat`` utime+stime across the run;
 RSS is ``VmRSS``; syncs per put come from ``strace -f -c`` on a separate short put run (strace
 slows the server, so those runs are not timed), and flushes per put at full speed from the
-servers' own ``etcd_disk_wal_fsync_duration_seconds`` / ``..._backend_commit_...`` counts. If etcdpy accepts ``--listen-client-http-urls``
-(HTTP on its own port, grpc owning the client port), put with 64 clients also runs against
-that configuration (``etcdpy-grpc``) to show what the one-port multiplexer costs.
+servers' own ``etcd_disk_wal_fsync_duration_seconds`` / ``..._backend_commit_...`` counts.
+If etcdpy accepts ``--listen-client-http-urls`` (HTTP on its own port, grpc owning the client
+port), put with 64 clients also runs against that configuration (``etcdpy-grpc``) to show
+what the one-port multiplexer costs.
 
 Writes ``benchmarks/results/compare-<UTC date-time>.json`` and the Markdown tables into
 ``benchmarks/results/README.md`` (between generated markers; the rest of that file is kept).
