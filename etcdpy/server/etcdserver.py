@@ -1017,9 +1017,14 @@ class EtcdServer:
     async def settle(self) -> None:
         """Return once every response already sent is visible to reads: batches answered
         before their KV commit (apply.py rule 5) are committed and published. Reads call
-        it so a client never reads a state older than a write it was told about."""
+        it so a client never reads a state older than a write it was told about. A commit
+        that does not come within the request timeout fails the read (etcd's ErrTimeout)."""
         if self._answered > self.applied.applied:
-            await self.applied.wait(self._answered)
+            try:
+                async with asyncio.timeout(self.settings.request_timeout):
+                    await self.applied.wait(self._answered)
+            except TimeoutError:
+                raise errors.ErrGRPCTimeout() from None
 
     async def run_read(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run a backend read on a reader thread (never during a defragment)."""

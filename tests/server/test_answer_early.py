@@ -8,11 +8,14 @@ returned and every read that would need it is still waiting."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import threading
 from pathlib import Path
 
-from etcdpy import embed
+import pytest
+
+from etcdpy import embed, errors
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy.observability.logging import Logger
 from etcdpy.util.failpoints import Failpoints
@@ -120,6 +123,35 @@ def test_nothing_waits_when_every_answer_is_committed(tmp_path: Path) -> None:
             r = await s.range(pb.RangeRequest(key=b"k", serializable=True))
             assert r.kvs[0].value == b"v" and r.header.revision == put.header.revision
         finally:
+            await e.close()
+
+    run(body())
+
+
+def test_a_read_waiting_for_a_commit_that_does_not_come_times_out(tmp_path: Path) -> None:
+    """etcd's ErrTimeout, as a linearizable read gives, instead of a read that hangs."""
+
+    async def body() -> None:
+        fp = HeldCommit()
+        e = await embed.start(config(tmp_path), Logger(outputs=[io.StringIO()]), failpoints=fp)
+        s = e.server
+        try:
+            async with asyncio.timeout(HOLD_LIMIT / 2):
+                while s.cluster_version == "not_decided":
+                    await asyncio.sleep(0.01)
+            await s.settle()
+            s.settings = dataclasses.replace(s.settings, request_timeout=0.2)
+            fp.armed = True
+            async with asyncio.timeout(HOLD_LIMIT / 2):
+                await s.put(pb.PutRequest(key=b"k", value=b"v"))
+            with pytest.raises(errors.ErrGRPCTimeout):
+                await s.range(pb.RangeRequest(key=b"k", serializable=True))
+            fp.release.set()
+            async with asyncio.timeout(HOLD_LIMIT / 2):
+                r = await s.range(pb.RangeRequest(key=b"k", serializable=True))
+            assert r.kvs[0].value == b"v"
+        finally:
+            fp.release.set()
             await e.close()
 
     run(body())
