@@ -223,5 +223,9 @@ class ApiContext:
         return None
 
     def auth_from_context(self, context: Any) -> AuthInfo | None:
+        if self.auth_resolver is no_auth and not self.cert_cn_auth and self.has_leader():
+            # Nothing in the metadata can matter (no auth, no CN, and a "hasleader"
+            # requirement holds): skip building it, ~4 us per request on the loop.
+            return None
         cn = self.common_name(context) if self.cert_cn_auth else None
         return self.check_metadata(context.invocation_metadata(), cn)
