@@ -205,6 +205,7 @@ class EtcdServer:
         self._apply_scheduled = False
         self._apply_broken = False
         """Set on the KV writer thread when a batch failed: nothing later is applied."""
+        self._range_headers = range_wire.HeaderCache()
         self._answered = 0
         """Index of the last batch whose responses left before its KV commit: reads wait
         until it is published (``applied``) so they never miss an acknowledged write."""
@@ -677,7 +678,9 @@ class EtcdServer:
             resp = self._range_now(req)
             self._fill(resp.header)
             return resp.SerializeToString()
-        return range_wire.encode(rr, self.cluster.cluster_id, self.id, self.term)
+        return range_wire.encode(
+            rr, self.cluster.cluster_id, self.id, self.term, self._range_headers
+        )
 
     def _range_raw_now(self, req: pb.RangeRequest, descend: bool, max_keys: int) -> RawRange | None:
         with self.kv.read() as view:

@@ -158,3 +158,17 @@ def test_wire_helpers_match_protobuf() -> None:
                 prev = ev.prev_kv.SerializeToString()
             evs.append(wire.event_field(wire.event(ev.type, ev.kv.SerializeToString(), prev)))
         assert wire.watch_events_response(hb, wid, evs, frag) == w.SerializeToString()
+
+
+def test_header_cache_rebuilds_when_a_field_changes() -> None:
+    cache = range_wire.HeaderCache()
+    first = cache.get(CLUSTER_ID, MEMBER_ID, 5, TERM)
+    assert first == wire.response_header(CLUSTER_ID, MEMBER_ID, 5, TERM)
+    assert cache.get(CLUSTER_ID, MEMBER_ID, 5, TERM) is first  # shared, not rebuilt
+    for args in (
+        (CLUSTER_ID, MEMBER_ID, 6, TERM),
+        (CLUSTER_ID, MEMBER_ID, 6, TERM + 1),
+        (CLUSTER_ID + 1, MEMBER_ID, 6, TERM + 1),
+        (CLUSTER_ID, MEMBER_ID + 1, 6, TERM),
+    ):
+        assert cache.get(*args) == wire.response_header(*args)
