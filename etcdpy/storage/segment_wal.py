@@ -55,7 +55,7 @@ import time
 import zlib
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -63,14 +63,10 @@ from typing import TypeAlias
 from etcdpy.raft.storage import (
     NO_LIMIT,
     ErrCompacted,
-    ErrSnapOutOfDate,
-    ErrUnavailable,
     entry_size,
-    limit_size,
 )
 from etcdpy.raft.types import (
     EMPTY_HARD_STATE,
-    ConfState,
     Entry,
     HardState,
     Snapshot,
@@ -78,23 +74,21 @@ from etcdpy.raft.types import (
 )
 from etcdpy.storage.env import DirLock
 from etcdpy.storage.layout import DataDirLayout, fsync_dir
-from etcdpy.storage.snap import DEFAULT_CHUNK_SIZE, SnapName, SnapshotNotFoundError, SnapStore
+from etcdpy.storage.snap import SnapStore
 from etcdpy.storage.wal import (
     TAIL_CACHE_ENTRIES,
+    CommitPlan,
+    LogStore,
     WalCorruptError,
     WalObserver,
     WalStore,
     _LogState,
-    _replace_meta,
-    check_hard_state,
-    compact_state,
     decode_entry,
     decode_hard_state,
     decode_snapshot_metadata,
     encode_entry,
     encode_hard_state,
     encode_snapshot_metadata,
-    plan_commit,
 )
 from etcdpy.util.failpoints import Failpoints
 
@@ -347,11 +341,12 @@ class _Replay:
 # ---------------------------------------------------------------- the store
 
 
-class SegmentWalStore:
+class SegmentWalStore(LogStore):
     """Raft log, hard state and snapshot metadata in preallocated, append-only segments.
 
-    Same API and rules as ``WalStore``. ``fsync=False`` (``--unsafe-no-fsync``) skips every
-    fsync; ``metasync`` is accepted for ``WalStore.open``'s signature and means nothing here.
+    ``LogStore``'s API and rules; only the disk side is this class's. ``fsync=False``
+    (``--unsafe-no-fsync``) skips every fsync; ``metasync`` is accepted for ``LogStore.open``'s
+    signature and means nothing here.
     ``segment_size`` is the preallocation and the size at which a new segment is cut.
     """
 
@@ -393,33 +388,6 @@ class SegmentWalStore:
             self._close_fds()
             self._lock.release()
             raise
-
-    @classmethod
-    def open(
-        cls,
-        data_dir: str | os.PathLike[str],
-        *,
-        fsync: bool = True,
-        metasync: bool = True,
-        max_snapshots: int = 5,
-        keep_entries: int | None = None,
-        failpoints: Failpoints | None = None,
-        wal_dir: str | os.PathLike[str] | None = None,
-        segment_size: int = DEFAULT_SEGMENT_SIZE,
-    ) -> SegmentWalStore:
-        """Open (creating if needed) the WAL of the member in ``data_dir`` (see WalStore)."""
-        layout = DataDirLayout.of(data_dir)
-        layout.ensure(fsync=fsync)
-        return cls(
-            layout.wal if not wal_dir else Path(wal_dir),
-            layout.snap,
-            fsync=fsync,
-            metasync=metasync,
-            max_snapshots=max_snapshots,
-            keep_entries=keep_entries,
-            failpoints=failpoints,
-            segment_size=segment_size,
-        )
 
     # ------------------------------------------------------------ loading
 
@@ -475,33 +443,9 @@ class SegmentWalStore:
             tail = tuple(self._read_entries(replay.index, tail_start, last + 1, NO_LIMIT))
         self._state = replay.state(tail_start, tail)
 
-    # ------------------------------------------------------------ LogStorage (reads)
+    # ------------------------------------------------------------ LogStore's disk side
 
-    def initial_state(self) -> tuple[HardState, ConfState]:
-        st = self._state
-        return st.hard_state, st.snap_meta.conf_state
-
-    def first_index(self) -> int:
-        return self._state.compact_index + 1
-
-    def last_index(self) -> int:
-        return self._state.last_index
-
-    def term(self, i: int) -> int:
-        return self._state.term(i)
-
-    def entries(self, lo: int, hi: int, max_size: int = NO_LIMIT) -> Sequence[Entry]:
-        st = self._state
-        if lo <= st.compact_index:
-            raise ErrCompacted(f"entries({lo}): compacted, first index {st.compact_index + 1}")
-        if hi > st.last_index + 1:
-            raise ErrUnavailable(f"entries' hi({hi}) is out of bound lastindex({st.last_index})")
-        if st.last_index == st.compact_index:
-            raise ErrUnavailable("log is empty")
-        if lo >= hi:
-            return []
-        if lo >= st.tail_start:
-            return limit_size(st.tail[lo - st.tail_start : hi - st.tail_start], max_size)
+    def _read_old(self, lo: int, hi: int, max_size: int) -> list[Entry]:
         ix = self._index  # read after _state: at least as new (the writer swaps it first)
         try:
             return self._read_entries(ix, lo, hi, max_size)
@@ -545,38 +489,6 @@ class SegmentWalStore:
                 out.append(e)
             i = j
         return out
-
-    def snapshot(self) -> Snapshot:
-        while True:
-            meta = self._state.snap_meta
-            cached = self._snap_cache
-            if cached is not None and cached.metadata == meta:
-                return cached
-            if meta.index == 0:
-                return Snapshot(metadata=meta)
-            try:
-                data = self.snaps.load(meta.term, meta.index)
-            except SnapshotNotFoundError:
-                if self._state.snap_meta != meta:
-                    continue  # a newer snapshot replaced it (and retention removed it)
-                raise
-            snap = Snapshot(data=data, metadata=meta)
-            self._snap_cache = snap
-            return snap
-
-    # ------------------------------------------------------------ extra reads
-
-    @property
-    def hard_state(self) -> HardState:
-        return self._state.hard_state
-
-    def snapshot_metadata(self) -> SnapshotMetadata:
-        return self._state.snap_meta
-
-    def snapshot_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        """The current snapshot's payload in chunks, for streaming to a peer."""
-        meta = self._state.snap_meta
-        return self.snaps.iter_chunks(meta.term, meta.index, chunk_size)
 
     # ------------------------------------------------------------ the disk (writer thread)
 
@@ -667,51 +579,8 @@ class SegmentWalStore:
             os.close(fd)
         self._retired = retired
 
-    # ------------------------------------------------------------ writes (writer thread)
-
-    def save(
-        self,
-        hard_state: HardState = EMPTY_HARD_STATE,
-        entries: Sequence[Entry] = (),
-        snapshot: Snapshot | None = None,
-    ) -> None:
-        """Persist one Ready: snapshot, entries and hard state in one durable write."""
-        self._fp.hit("raftBeforeSave")
-        has_snap = snapshot is not None and not snapshot.is_empty()
-        if has_snap:
-            assert snapshot is not None
-            self._fp.hit("raftBeforeApplySnap")
-            self._commit(hard_state, entries, snapshot)
-            self._fp.hit("raftAfterApplySnap")
-        else:
-            self._commit(hard_state, entries, None)
-        self._fp.hit("raftAfterSave")
-
-    def apply_snapshot(self, snap: Snapshot) -> None:
-        """Install a snapshot received from the leader: drop the log, first index = index+1."""
-        self._fp.hit("raftBeforeApplySnap")
-        self._commit(EMPTY_HARD_STATE, (), snap)
-        self._fp.hit("raftAfterApplySnap")
-
-    def _commit(
-        self,
-        hard_state: HardState,
-        entries: Sequence[Entry],
-        snap: Snapshot | None,
-        *,
-        payload_in_memory: bool = True,
-    ) -> None:
-        st = self._state
-        check_hard_state(st.hard_state, hard_state)
-        if snap is not None:
-            m = snap.metadata
-            if m.index <= st.snap_meta.index:
-                raise ErrSnapOutOfDate(f"snapshot {m.index} is not newer than {st.snap_meta.index}")
-            if not self.snaps.has(m.term, m.index):
-                self.snaps.save(m.term, m.index, snap.data)
-        plan = plan_commit(st, hard_state, entries, None if snap is None else snap.metadata)
-        if plan is None:
-            return
+    def _persist(self, plan: CommitPlan, hard_state: HardState, snap: Snapshot | None) -> None:
+        """One append of the batch's records, then the position index for its entries."""
         new = plan.state
         records: list[tuple[int, bytes]] = []
         if snap is not None:
@@ -737,81 +606,18 @@ class SegmentWalStore:
                 pos.append(seq_bits | off)
                 lens.append(len(p))
                 off += _REC_OVERHEAD + len(p)
-        self._index = ix  # before _state: a reader of the new view finds its entries
-        self._state = new
-        if snap is not None:
-            self._snap_cache = snap if payload_in_memory else None
-            self.snaps.purge(keep=SnapName(index=new.snap_meta.index, term=new.snap_meta.term))
-            self._drop_old_segments()
+        self._index = ix  # before the view (LogStore swaps it next): a reader finds them
 
-    def append(self, entries: Sequence[Entry]) -> None:
-        """Entries only (etcd's ``MemoryStorage.Append``); one durable write."""
-        self.save(EMPTY_HARD_STATE, entries, None)
-
-    def set_hard_state(self, hs: HardState) -> None:
-        self.save(hs, (), None)
-
-    def create_snapshot(self, index: int, conf_state: ConfState | None, data: bytes) -> Snapshot:
-        """Record a snapshot of the applied state at ``index`` (payload file first).
-
-        ``conf_state`` None keeps the membership of the previous snapshot.
-        """
-        st = self._state
-        if conf_state is None:
-            conf_state = st.snap_meta.conf_state
-        if index <= st.snap_meta.index:
-            raise ErrSnapOutOfDate(f"snapshot {index} is not newer than {st.snap_meta.index}")
-        if index > st.last_index:
-            raise ErrUnavailable(f"snapshot {index} is out of bound lastindex({st.last_index})")
-        term = st.term(index)
-        meta = SnapshotMetadata(conf_state=conf_state, index=index, term=term)
-        self._fp.hit("raftBeforeSaveSnap")
-        self.snaps.save(term, index, data)
+    def _persist_snap_meta(self, meta: SnapshotMetadata) -> None:
         self._write([(_SNAP_META, encode_snapshot_metadata(meta))])
-        self._state = _replace_meta(self._state, meta)
-        snap = Snapshot(data=data, metadata=meta)
-        self._snap_cache = snap
-        self._fp.hit("raftAfterSaveSnap")
-        self.snaps.purge(keep=SnapName(index=index, term=term))
-        if self.keep_entries is not None:
-            target = index - self.keep_entries
-            if target > self._state.compact_index:
-                self.compact(target)
-        return snap
 
-    def install_snapshot_chunks(
-        self,
-        metadata: SnapshotMetadata,
-        chunks: Iterable[bytes],
-        *,
-        expected_sha256: bytes | None = None,
-    ) -> None:
-        """Receive a snapshot payload in chunks (temp file, fsync, rename), then apply it."""
-        if metadata.index <= self._state.snap_meta.index:
-            raise ErrSnapOutOfDate(
-                f"snapshot {metadata.index} is not newer than {self._state.snap_meta.index}"
-            )
-        self.snaps.save_chunks(
-            metadata.term, metadata.index, chunks, expected_sha256=expected_sha256
-        )
-        self._fp.hit("raftBeforeApplySnap")
-        # The payload stays in its file; snapshot() loads it when asked.
-        self._commit(EMPTY_HARD_STATE, (), Snapshot(metadata=metadata), payload_in_memory=False)
-        self._fp.hit("raftAfterApplySnap")
-
-    def compact(self, index: int) -> None:
-        """Drop entries up to ``index`` (durably), then the segments holding only those."""
-        st = self._state
-        if index <= st.compact_index:
-            raise ErrCompacted(f"compact({index}): already compacted to {st.compact_index}")
-        if index > st.last_index:
-            raise ErrUnavailable(f"compact {index} is out of bound lastindex({st.last_index})")
-        term = st.term(index)
+    def _persist_compact(self, index: int, term: int) -> None:
         self._write([(_COMPACT, _IDX_TERM.pack(index, term))])
         ix = self._index
         k = index + 1 - ix.base
         self._index = _PosIndex(index + 1, ix.pos[k:], ix.lens[k:])
-        self._state = compact_state(st, index, term)
+
+    def _log_dropped(self) -> None:
         self._drop_old_segments()
 
     def _close_fds(self) -> None:
@@ -820,17 +626,8 @@ class SegmentWalStore:
         self._fds.clear()
         self._retired.clear()
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._close_fds()
-            self._lock.release()
-
-    def __enter__(self) -> SegmentWalStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _close_storage(self) -> None:
+        self._close_fds()
 
 
 def _refill(fd: int, buf: bytes, bs: int, off: int, need: int) -> bytes:
@@ -852,7 +649,7 @@ def _pwrite_all(fd: int, buf: bytes, offset: int) -> None:
 
 # ---------------------------------------------------------------- choosing the store
 
-AnyWalStore: TypeAlias = WalStore | SegmentWalStore
+AnyWalStore: TypeAlias = LogStore
 
 
 def open_wal(

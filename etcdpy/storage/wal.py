@@ -37,7 +37,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from etcdpy.raft.storage import (
     NO_LIMIT,
@@ -302,15 +302,280 @@ def plan_commit(
 # ---------------------------------------------------------------- the store
 
 
-class WalStore:
-    """Raft log, hard state and snapshot metadata in one LMDB environment.
+class LogStore:
+    """What every raft log store shares: the lock-free reads of the immutable view (rule 6)
+    and the rules of a save, a snapshot and a compaction (rules 1-5). A store only says how
+    its bytes reach the disk: ``_persist``, ``_persist_snap_meta``, ``_persist_compact``,
+    ``_read_old`` (entries older than the decoded tail), ``_log_dropped`` and
+    ``_close_storage``. ``WalStore`` keeps them in LMDB, ``segment_wal.SegmentWalStore`` in
+    segment files.
 
-    ``fsync=False`` is ``--unsafe-no-fsync``: LMDB opens with ``sync=False`` and a crash of
-    the machine (not of the process) may lose acknowledged writes.
     ``max_snapshots`` keeps that many payload files (``--max-snapshots``).
     ``keep_entries``, if set, is the ``--max-wals`` analogue: after each ``create_snapshot``
     the log is compacted to keep that many entries before the snapshot index, enough for a
     slow follower to catch up without a snapshot (etcd's ``SnapshotCatchUpEntries``).
+    """
+
+    _state: _LogState
+    _fp: Failpoints
+    _lock: DirLock
+    _closed: bool
+    _snap_cache: Snapshot | None
+    snaps: SnapStore
+    keep_entries: int | None
+    observer: WalObserver | None
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        metasync: bool = True,
+        max_snapshots: int = 5,
+        keep_entries: int | None = None,
+        failpoints: Failpoints | None = None,
+        wal_dir: str | os.PathLike[str] | None = None,
+        **store_options: Any,
+    ) -> Self:
+        """Open (creating if needed) the WAL of the member in ``data_dir``; ``wal_dir``
+        (etcd's --wal-dir) puts the log on another path, e.g. a dedicated disk.
+        ``store_options`` go to the store's constructor (e.g. ``segment_size``)."""
+        layout = DataDirLayout.of(data_dir)
+        layout.ensure(fsync=fsync)
+        return cls(  # type: ignore[call-arg]
+            layout.wal if not wal_dir else Path(wal_dir),
+            layout.snap,
+            fsync=fsync,
+            metasync=metasync,
+            max_snapshots=max_snapshots,
+            keep_entries=keep_entries,
+            failpoints=failpoints,
+            **store_options,
+        )
+
+    # ------------------------------------------------------------ LogStorage (reads)
+
+    def initial_state(self) -> tuple[HardState, ConfState]:
+        st = self._state
+        return st.hard_state, st.snap_meta.conf_state
+
+    def first_index(self) -> int:
+        return self._state.compact_index + 1
+
+    def last_index(self) -> int:
+        return self._state.last_index
+
+    def term(self, i: int) -> int:
+        return self._state.term(i)
+
+    def entries(self, lo: int, hi: int, max_size: int = NO_LIMIT) -> Sequence[Entry]:
+        st = self._state
+        if lo <= st.compact_index:
+            raise ErrCompacted(f"entries({lo}): compacted, first index {st.compact_index + 1}")
+        if hi > st.last_index + 1:
+            raise ErrUnavailable(f"entries' hi({hi}) is out of bound lastindex({st.last_index})")
+        if st.last_index == st.compact_index:
+            raise ErrUnavailable("log is empty")
+        if lo >= hi:
+            return []
+        if lo >= st.tail_start:
+            return limit_size(st.tail[lo - st.tail_start : hi - st.tail_start], max_size)
+        return self._read_old(lo, hi, max_size)
+
+    def _read_old(self, lo: int, hi: int, max_size: int) -> list[Entry]:
+        """Entries [lo, hi) older than the tail, from the disk (ErrCompacted if they went)."""
+        raise NotImplementedError
+
+    def snapshot(self) -> Snapshot:
+        while True:
+            meta = self._state.snap_meta
+            cached = self._snap_cache
+            if cached is not None and cached.metadata == meta:
+                return cached
+            if meta.index == 0:
+                return Snapshot(metadata=meta)
+            try:
+                data = self.snaps.load(meta.term, meta.index)
+            except SnapshotNotFoundError:
+                if self._state.snap_meta != meta:
+                    continue  # a newer snapshot replaced it (and retention removed it)
+                raise
+            snap = Snapshot(data=data, metadata=meta)
+            self._snap_cache = snap
+            return snap
+
+    # ------------------------------------------------------------ extra reads
+
+    @property
+    def hard_state(self) -> HardState:
+        return self._state.hard_state
+
+    def snapshot_metadata(self) -> SnapshotMetadata:
+        return self._state.snap_meta
+
+    def snapshot_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        """The current snapshot's payload in chunks, for streaming to a peer."""
+        meta = self._state.snap_meta
+        return self.snaps.iter_chunks(meta.term, meta.index, chunk_size)
+
+    # ------------------------------------------------------------ writes (writer thread)
+
+    def save(
+        self,
+        hard_state: HardState = EMPTY_HARD_STATE,
+        entries: Sequence[Entry] = (),
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """Persist one Ready: snapshot, entries and hard state in one durable write."""
+        self._fp.hit("raftBeforeSave")
+        has_snap = snapshot is not None and not snapshot.is_empty()
+        if has_snap:
+            assert snapshot is not None
+            self._fp.hit("raftBeforeApplySnap")
+            self._commit(hard_state, entries, snapshot)
+            self._fp.hit("raftAfterApplySnap")
+        else:
+            self._commit(hard_state, entries, None)
+        self._fp.hit("raftAfterSave")
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        """Install a snapshot received from the leader: drop the log, first index = index+1."""
+        self._fp.hit("raftBeforeApplySnap")
+        self._commit(EMPTY_HARD_STATE, (), snap)
+        self._fp.hit("raftAfterApplySnap")
+
+    def _commit(
+        self,
+        hard_state: HardState,
+        entries: Sequence[Entry],
+        snap: Snapshot | None,
+        *,
+        payload_in_memory: bool = True,
+    ) -> None:
+        st = self._state
+        check_hard_state(st.hard_state, hard_state)
+        if snap is not None:
+            m = snap.metadata
+            if m.index <= st.snap_meta.index:
+                raise ErrSnapOutOfDate(f"snapshot {m.index} is not newer than {st.snap_meta.index}")
+            if not self.snaps.has(m.term, m.index):
+                self.snaps.save(m.term, m.index, snap.data)
+        plan = plan_commit(st, hard_state, entries, None if snap is None else snap.metadata)
+        if plan is None:
+            return
+        self._persist(plan, hard_state, snap)
+        self._state = plan.state
+        if snap is not None:
+            meta = plan.state.snap_meta
+            self._snap_cache = snap if payload_in_memory else None
+            self.snaps.purge(keep=SnapName(index=meta.index, term=meta.term))
+            self._log_dropped()
+
+    def _persist(self, plan: CommitPlan, hard_state: HardState, snap: Snapshot | None) -> None:
+        """Write ``plan`` durably (a snapshot first: it drops the log before it)."""
+        raise NotImplementedError
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        """Entries only (etcd's ``MemoryStorage.Append``); one durable write."""
+        self.save(EMPTY_HARD_STATE, entries, None)
+
+    def set_hard_state(self, hs: HardState) -> None:
+        self.save(hs, (), None)
+
+    def create_snapshot(self, index: int, conf_state: ConfState | None, data: bytes) -> Snapshot:
+        """Record a snapshot of the applied state at ``index`` (payload file first).
+
+        ``conf_state`` None keeps the membership of the previous snapshot.
+        """
+        st = self._state
+        if conf_state is None:
+            conf_state = st.snap_meta.conf_state
+        if index <= st.snap_meta.index:
+            raise ErrSnapOutOfDate(f"snapshot {index} is not newer than {st.snap_meta.index}")
+        if index > st.last_index:
+            raise ErrUnavailable(f"snapshot {index} is out of bound lastindex({st.last_index})")
+        term = st.term(index)
+        meta = SnapshotMetadata(conf_state=conf_state, index=index, term=term)
+        self._fp.hit("raftBeforeSaveSnap")
+        self.snaps.save(term, index, data)
+        self._persist_snap_meta(meta)
+        self._state = _replace_meta(self._state, meta)
+        snap = Snapshot(data=data, metadata=meta)
+        self._snap_cache = snap
+        self._fp.hit("raftAfterSaveSnap")
+        self.snaps.purge(keep=SnapName(index=index, term=term))
+        if self.keep_entries is not None:
+            target = index - self.keep_entries
+            if target > self._state.compact_index:
+                self.compact(target)
+        return snap
+
+    def _persist_snap_meta(self, meta: SnapshotMetadata) -> None:
+        """Record durably that the snapshot ``meta`` exists (its payload file is written)."""
+        raise NotImplementedError
+
+    def install_snapshot_chunks(
+        self,
+        metadata: SnapshotMetadata,
+        chunks: Iterable[bytes],
+        *,
+        expected_sha256: bytes | None = None,
+    ) -> None:
+        """Receive a snapshot payload in chunks (temp file, fsync, rename), then apply it."""
+        if metadata.index <= self._state.snap_meta.index:
+            raise ErrSnapOutOfDate(
+                f"snapshot {metadata.index} is not newer than {self._state.snap_meta.index}"
+            )
+        self.snaps.save_chunks(
+            metadata.term, metadata.index, chunks, expected_sha256=expected_sha256
+        )
+        self._fp.hit("raftBeforeApplySnap")
+        # The payload stays in its file; snapshot() loads it when asked.
+        self._commit(EMPTY_HARD_STATE, (), Snapshot(metadata=metadata), payload_in_memory=False)
+        self._fp.hit("raftAfterApplySnap")
+
+    def compact(self, index: int) -> None:
+        """Drop entries up to ``index``; ``term(index)`` stays answerable."""
+        st = self._state
+        if index <= st.compact_index:
+            raise ErrCompacted(f"compact({index}): already compacted to {st.compact_index}")
+        if index > st.last_index:
+            raise ErrUnavailable(f"compact {index} is out of bound lastindex({st.last_index})")
+        term = st.term(index)
+        self._persist_compact(index, term)
+        self._state = compact_state(st, index, term)
+        self._log_dropped()
+
+    def _persist_compact(self, index: int, term: int) -> None:
+        """Record durably that entries up to ``index`` (of ``term``) are dropped."""
+        raise NotImplementedError
+
+    def _log_dropped(self) -> None:
+        """After a compaction or a snapshot replaced the log (the new view is in place)."""
+
+    def _close_storage(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._close_storage()
+            self._lock.release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class WalStore(LogStore):
+    """Raft log, hard state and snapshot metadata in one LMDB environment (the log of data
+    dirs made before ``segment_wal``; the rules and options are ``LogStore``'s).
+
+    ``fsync=False`` is ``--unsafe-no-fsync``: LMDB opens with ``sync=False`` and a crash of
+    the machine (not of the process) may lose acknowledged writes.
     """
 
     def __init__(
@@ -371,32 +636,6 @@ class WalStore:
         self._state = self._load()
         meta = self._state.snap_meta
         self.snaps.remove_newer_than(meta.index)
-
-    @classmethod
-    def open(
-        cls,
-        data_dir: str | os.PathLike[str],
-        *,
-        fsync: bool = True,
-        metasync: bool = True,
-        max_snapshots: int = 5,
-        keep_entries: int | None = None,
-        failpoints: Failpoints | None = None,
-        wal_dir: str | os.PathLike[str] | None = None,
-    ) -> WalStore:
-        """Open (creating if needed) the WAL of the member in ``data_dir``; ``wal_dir``
-        (etcd's --wal-dir) puts the log on another path, e.g. a dedicated disk."""
-        layout = DataDirLayout.of(data_dir)
-        layout.ensure(fsync=fsync)
-        return cls(
-            layout.wal if not wal_dir else Path(wal_dir),
-            layout.snap,
-            fsync=fsync,
-            metasync=metasync,
-            max_snapshots=max_snapshots,
-            keep_entries=keep_entries,
-            failpoints=failpoints,
-        )
 
     # ------------------------------------------------------------ loading
 
@@ -476,36 +715,7 @@ class WalStore:
             raise WalCorruptError(f"entry under key {key.hex()} says index {e.index}")
         return e
 
-    # ------------------------------------------------------------ LogStorage (reads)
-
-    def initial_state(self) -> tuple[HardState, ConfState]:
-        st = self._state
-        return st.hard_state, st.snap_meta.conf_state
-
-    def first_index(self) -> int:
-        return self._state.compact_index + 1
-
-    def last_index(self) -> int:
-        return self._state.last_index
-
-    def term(self, i: int) -> int:
-        return self._state.term(i)
-
-    def entries(self, lo: int, hi: int, max_size: int = NO_LIMIT) -> Sequence[Entry]:
-        st = self._state
-        if lo <= st.compact_index:
-            raise ErrCompacted(f"entries({lo}): compacted, first index {st.compact_index + 1}")
-        if hi > st.last_index + 1:
-            raise ErrUnavailable(f"entries' hi({hi}) is out of bound lastindex({st.last_index})")
-        if st.last_index == st.compact_index:
-            raise ErrUnavailable("log is empty")
-        if lo >= hi:
-            return []
-        if lo >= st.tail_start:
-            return limit_size(st.tail[lo - st.tail_start : hi - st.tail_start], max_size)
-        return self._read_entries(lo, hi, max_size)
-
-    def _read_entries(self, lo: int, hi: int, max_size: int) -> list[Entry]:
+    def _read_old(self, lo: int, hi: int, max_size: int) -> list[Entry]:
         out: list[Entry] = []
         size = 0
         with self._env.read() as txn:
@@ -524,83 +734,10 @@ class WalStore:
             raise ErrCompacted(f"entries[{lo},{hi}): log changed during the read")
         return out
 
-    def snapshot(self) -> Snapshot:
-        while True:
-            meta = self._state.snap_meta
-            cached = self._snap_cache
-            if cached is not None and cached.metadata == meta:
-                return cached
-            if meta.index == 0:
-                return Snapshot(metadata=meta)
-            try:
-                data = self.snaps.load(meta.term, meta.index)
-            except SnapshotNotFoundError:
-                if self._state.snap_meta != meta:
-                    continue  # a newer snapshot replaced it (and retention removed it)
-                raise
-            snap = Snapshot(data=data, metadata=meta)
-            self._snap_cache = snap
-            return snap
+    # ------------------------------------------------------------ LogStore's disk side
 
-    # ------------------------------------------------------------ extra reads
-
-    @property
-    def hard_state(self) -> HardState:
-        return self._state.hard_state
-
-    def snapshot_metadata(self) -> SnapshotMetadata:
-        return self._state.snap_meta
-
-    def snapshot_chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-        """The current snapshot's payload in chunks, for streaming to a peer."""
-        meta = self._state.snap_meta
-        return self.snaps.iter_chunks(meta.term, meta.index, chunk_size)
-
-    # ------------------------------------------------------------ writes (writer thread)
-
-    def save(
-        self,
-        hard_state: HardState = EMPTY_HARD_STATE,
-        entries: Sequence[Entry] = (),
-        snapshot: Snapshot | None = None,
-    ) -> None:
-        """Persist one Ready: snapshot, entries and hard state in one durable transaction."""
-        self._fp.hit("raftBeforeSave")
-        has_snap = snapshot is not None and not snapshot.is_empty()
-        if has_snap:
-            assert snapshot is not None
-            self._fp.hit("raftBeforeApplySnap")
-            self._commit(hard_state, entries, snapshot)
-            self._fp.hit("raftAfterApplySnap")
-        else:
-            self._commit(hard_state, entries, None)
-        self._fp.hit("raftAfterSave")
-
-    def apply_snapshot(self, snap: Snapshot) -> None:
-        """Install a snapshot received from the leader: drop the log, first index = index+1."""
-        self._fp.hit("raftBeforeApplySnap")
-        self._commit(EMPTY_HARD_STATE, (), snap)
-        self._fp.hit("raftAfterApplySnap")
-
-    def _commit(
-        self,
-        hard_state: HardState,
-        entries: Sequence[Entry],
-        snap: Snapshot | None,
-        *,
-        payload_in_memory: bool = True,
-    ) -> None:
-        st = self._state
-        check_hard_state(st.hard_state, hard_state)
-        if snap is not None:
-            m = snap.metadata
-            if m.index <= st.snap_meta.index:
-                raise ErrSnapOutOfDate(f"snapshot {m.index} is not newer than {st.snap_meta.index}")
-            if not self.snaps.has(m.term, m.index):
-                self.snaps.save(m.term, m.index, snap.data)
-        plan = plan_commit(st, hard_state, entries, None if snap is None else snap.metadata)
-        if plan is None:
-            return
+    def _persist(self, plan: CommitPlan, hard_state: HardState, snap: Snapshot | None) -> None:
+        """One LMDB write transaction, committed durably."""
         ents, truncate, write_hs = plan.entries, plan.truncate, plan.write_hs
         new = plan.state
         meta, c_index, c_term = new.snap_meta, new.compact_index, new.compact_term
@@ -628,79 +765,15 @@ class WalStore:
         if self.observer is not None:
             nbytes = sum(len(k) + len(v) for k, v in items)
             self.observer(nbytes, time.perf_counter() - t0 if self._fsync else None)
-        self._state = plan.state
-        if snap is not None:
-            self._snap_cache = snap if payload_in_memory else None
-            self.snaps.purge(keep=SnapName(index=meta.index, term=meta.term))
 
-    def append(self, entries: Sequence[Entry]) -> None:
-        """Entries only (etcd's ``MemoryStorage.Append``); one durable transaction."""
-        self.save(EMPTY_HARD_STATE, entries, None)
-
-    def set_hard_state(self, hs: HardState) -> None:
-        self.save(hs, (), None)
-
-    def create_snapshot(self, index: int, conf_state: ConfState | None, data: bytes) -> Snapshot:
-        """Record a snapshot of the applied state at ``index`` (payload file first).
-
-        ``conf_state`` None keeps the membership of the previous snapshot.
-        """
-        st = self._state
-        if conf_state is None:
-            conf_state = st.snap_meta.conf_state
-        if index <= st.snap_meta.index:
-            raise ErrSnapOutOfDate(f"snapshot {index} is not newer than {st.snap_meta.index}")
-        if index > st.last_index:
-            raise ErrUnavailable(f"snapshot {index} is out of bound lastindex({st.last_index})")
-        term = st.term(index)
-        meta = SnapshotMetadata(conf_state=conf_state, index=index, term=term)
-        self._fp.hit("raftBeforeSaveSnap")
-        self.snaps.save(term, index, data)
-
+    def _persist_snap_meta(self, meta: SnapshotMetadata) -> None:
         def txn_fn(txn: Any) -> None:
             txn.put(_SNAP_KEY, encode_snapshot_metadata(meta), db=self._snap_db)
-            txn.put(_CS_KEY, encode_conf_state(conf_state), db=self._cs_db)
+            txn.put(_CS_KEY, encode_conf_state(meta.conf_state), db=self._cs_db)
 
         self._env.write(txn_fn)
-        self._state = _replace_meta(self._state, meta)
-        snap = Snapshot(data=data, metadata=meta)
-        self._snap_cache = snap
-        self._fp.hit("raftAfterSaveSnap")
-        self.snaps.purge(keep=SnapName(index=index, term=term))
-        if self.keep_entries is not None:
-            target = index - self.keep_entries
-            if target > self._state.compact_index:
-                self.compact(target)
-        return snap
 
-    def install_snapshot_chunks(
-        self,
-        metadata: SnapshotMetadata,
-        chunks: Iterable[bytes],
-        *,
-        expected_sha256: bytes | None = None,
-    ) -> None:
-        """Receive a snapshot payload in chunks (temp file, fsync, rename), then apply it."""
-        if metadata.index <= self._state.snap_meta.index:
-            raise ErrSnapOutOfDate(
-                f"snapshot {metadata.index} is not newer than {self._state.snap_meta.index}"
-            )
-        self.snaps.save_chunks(
-            metadata.term, metadata.index, chunks, expected_sha256=expected_sha256
-        )
-        self._fp.hit("raftBeforeApplySnap")
-        # The payload stays in its file; snapshot() loads it when asked.
-        self._commit(EMPTY_HARD_STATE, (), Snapshot(metadata=metadata), payload_in_memory=False)
-        self._fp.hit("raftAfterApplySnap")
-
-    def compact(self, index: int) -> None:
-        """Drop entries up to ``index``; ``term(index)`` stays answerable."""
-        st = self._state
-        if index <= st.compact_index:
-            raise ErrCompacted(f"compact({index}): already compacted to {st.compact_index}")
-        if index > st.last_index:
-            raise ErrUnavailable(f"compact {index} is out of bound lastindex({st.last_index})")
-        term = st.term(index)
+    def _persist_compact(self, index: int, term: int) -> None:
         end = _KEY.pack(index)
 
         def txn_fn(txn: Any) -> None:
@@ -712,19 +785,9 @@ class WalStore:
             txn.put(_LOGSTART_KEY, _IDX_TERM.pack(index, term), db=self._snap_db)
 
         self._env.write(txn_fn)
-        self._state = compact_state(st, index, term)
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._env.close()
-            self._lock.release()
-
-    def __enter__(self) -> WalStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _close_storage(self) -> None:
+        self._env.close()
 
 
 def _replace_meta(st: _LogState, meta: SnapshotMetadata) -> _LogState:
