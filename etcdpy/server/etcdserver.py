@@ -36,6 +36,7 @@ from etcdpy.membership.cluster import (
     RaftCluster,
     compute_member_id,
 )
+from etcdpy.mvcc import wire
 from etcdpy.mvcc.kvstore import KVStore, RawRange
 from etcdpy.raft.types import (
     ConfChange,
@@ -205,7 +206,7 @@ class EtcdServer:
         self._apply_scheduled = False
         self._apply_broken = False
         """Set on the KV writer thread when a batch failed: nothing later is applied."""
-        self._range_headers = range_wire.HeaderCache()
+        self._range_headers = wire.HeaderCache()
         self._answered = 0
         """Index of the last batch whose responses left before its KV commit: reads wait
         until it is published (``applied``) so they never miss an acknowledged write."""

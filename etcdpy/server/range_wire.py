@@ -61,31 +61,12 @@ def range_raw(view: ReadView, r: pb.RangeRequest, descend: bool, max_keys: int) 
         raise map_mvcc_error(exc) from None
 
 
-class HeaderCache:
-    """The serialized header of the last response, rebuilt only when one of its fields
-    changes: reads between two writes share it (four varints in Python were ~5 % of a
-    one-key range's time on the event loop)."""
-
-    __slots__ = ("_bytes", "_key")
-
-    def __init__(self) -> None:
-        self._key: tuple[int, int, int, int] | None = None
-        self._bytes = b""
-
-    def get(self, cluster_id: int, member_id: int, revision: int, raft_term: int) -> bytes:
-        key = (cluster_id, member_id, revision, raft_term)
-        if key != self._key:
-            self._bytes = wire.response_header(cluster_id, member_id, revision, raft_term)
-            self._key = key
-        return self._bytes
-
-
 def encode(
     rr: RawRange,
     cluster_id: int,
     member_id: int,
     raft_term: int,
-    headers: HeaderCache | None = None,
+    headers: wire.HeaderCache | None = None,
 ) -> bytes:
     """The serialized ``RangeResponse`` of ``rr`` with a filled header."""
     if headers is not None:

@@ -85,8 +85,7 @@ class WatchServer:
         self.server = server
         self.hub = WatchHub(server.revision)
         self._streams: dict[HubStream, ServerWatchStream] = {}
-        self._hdr_key: tuple[int, int] = (-1, -1)
-        self._hdr = b""
+        self._headers = wire.HeaderCache()
         self._sync_needed = asyncio.Event()
         self._progress_interval = progress_interval
         server.add_watch_listener(self._on_commit)
@@ -123,13 +122,7 @@ class WatchServer:
     def _header(self, revision: int) -> bytes:
         """The serialized header of an events response at ``revision`` (one cached)."""
         server = self.server
-        key = (revision, server.term)
-        if self._hdr_key != key:
-            self._hdr_key = key
-            self._hdr = wire.response_header(
-                server.cluster.cluster_id, server.id, revision, server.term
-            )
-        return self._hdr
+        return self._headers.get(server.cluster.cluster_id, server.id, revision, server.term)
 
     def encode(self, b: WatchBatch) -> list[pb.WatchResponse | EncodedWatchResponse]:
         """The response(s) of a batch the sender takes now (rule 5, 6)."""

@@ -161,7 +161,7 @@ def test_wire_helpers_match_protobuf() -> None:
 
 
 def test_header_cache_rebuilds_when_a_field_changes() -> None:
-    cache = range_wire.HeaderCache()
+    cache = wire.HeaderCache()
     first = cache.get(CLUSTER_ID, MEMBER_ID, 5, TERM)
     assert first == wire.response_header(CLUSTER_ID, MEMBER_ID, 5, TERM)
     assert cache.get(CLUSTER_ID, MEMBER_ID, 5, TERM) is first  # shared, not rebuilt
