@@ -13,6 +13,8 @@ from etcdpy import embed
 from etcdpy.config import parse_config
 from etcdpy.config.model import ServerConfig
 from etcdpy.observability.logging import Logger
+from etcdpy.server.transport import InmemNetwork
+from etcdpy.util.failpoints import Failpoints
 
 T = TypeVar("T")
 
@@ -75,3 +77,20 @@ def cluster_flags(name: str, names: list[str]) -> list[str]:
         "--election-timeout",
         "300",
     ]
+
+
+async def start_peer(
+    data_dir: Path,
+    net: InmemNetwork,
+    name: str,
+    names: list[str],
+    *flags: str,
+    failpoints: Failpoints | None = None,
+) -> embed.Etcd:
+    """Member ``name`` of the cluster ``names`` over ``net`` (its data in ``data_dir/name``)."""
+    return await embed.start(
+        config(data_dir / name, *cluster_flags(name, names), *flags),
+        Logger(outputs=[io.StringIO()]),
+        transport=net.transport,
+        failpoints=failpoints,
+    )

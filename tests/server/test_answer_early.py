@@ -11,6 +11,8 @@ import asyncio
 import dataclasses
 import io
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,23 @@ class HeldCommit(Failpoints):
         return super().hit(name)
 
 
+@asynccontextmanager
+async def _held_member(tmp_path: Path) -> AsyncIterator[tuple[embed.Etcd, HeldCommit]]:
+    """A member whose ``beforeCommit`` can be held, once its own proposals (attributes,
+    cluster version) are applied, so an armed hold catches the test's next write."""
+    fp = HeldCommit()
+    e = await embed.start(config(tmp_path), Logger(outputs=[io.StringIO()]), failpoints=fp)
+    try:
+        async with asyncio.timeout(HOLD_LIMIT / 2):
+            while e.server.cluster_version == "not_decided":
+                await asyncio.sleep(0.01)
+        await e.server.settle()
+        yield e, fp
+    finally:
+        fp.release.set()
+        await e.close()
+
+
 async def _blocked(task: asyncio.Task[object]) -> bool:
     """Let the loop run a while: a task gated on the held commit cannot finish meanwhile."""
     for _ in range(20):
@@ -51,13 +70,8 @@ async def _blocked(task: asyncio.Task[object]) -> bool:
 
 def test_put_answered_before_commit_and_reads_wait_for_it(tmp_path: Path) -> None:
     async def body() -> None:
-        fp = HeldCommit()
-        e = await embed.start(config(tmp_path), Logger(outputs=[io.StringIO()]), failpoints=fp)
-        s = e.server
-        try:
-            async with asyncio.timeout(HOLD_LIMIT / 2):
-                while s.cluster_version == "not_decided":  # the member's own proposals
-                    await asyncio.sleep(0.01)
+        async with _held_member(tmp_path) as (e, fp):
+            s = e.server
             await s.put(pb.PutRequest(key=b"k", value=b"old"))
             await s.settle()
             fp.armed = True
@@ -102,9 +116,6 @@ def test_put_answered_before_commit_and_reads_wait_for_it(tmp_path: Path) -> Non
             t = reads["txn"].result()
             assert t.responses[0].response_range.kvs[0].value == b"new"
             assert reads["status"].result().header.revision == rev
-        finally:
-            fp.release.set()
-            await e.close()
 
     run(body())
 
@@ -132,14 +143,8 @@ def test_a_read_waiting_for_a_commit_that_does_not_come_times_out(tmp_path: Path
     """etcd's ErrTimeout, as a linearizable read gives, instead of a read that hangs."""
 
     async def body() -> None:
-        fp = HeldCommit()
-        e = await embed.start(config(tmp_path), Logger(outputs=[io.StringIO()]), failpoints=fp)
-        s = e.server
-        try:
-            async with asyncio.timeout(HOLD_LIMIT / 2):
-                while s.cluster_version == "not_decided":
-                    await asyncio.sleep(0.01)
-            await s.settle()
+        async with _held_member(tmp_path) as (e, fp):
+            s = e.server
             s.settings = dataclasses.replace(s.settings, request_timeout=0.2)
             fp.armed = True
             async with asyncio.timeout(HOLD_LIMIT / 2):
@@ -150,8 +155,5 @@ def test_a_read_waiting_for_a_commit_that_does_not_come_times_out(tmp_path: Path
             async with asyncio.timeout(HOLD_LIMIT / 2):
                 r = await s.range(pb.RangeRequest(key=b"k", serializable=True))
             assert r.kvs[0].value == b"v"
-        finally:
-            fp.release.set()
-            await e.close()
 
     run(body())

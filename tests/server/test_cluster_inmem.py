@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from pathlib import Path
 
-from etcdpy import embed
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
-from etcdpy.observability.logging import Logger
 from etcdpy.server.transport import InmemNetwork
-from tests.server.support import cluster_flags, config, eventually, run
+from tests.server.support import eventually, run, start_peer
 
 
 def test_three_members_replicate_and_read(tmp_path: Path) -> None:
@@ -18,16 +15,7 @@ def test_three_members_replicate_and_read(tmp_path: Path) -> None:
 
     async def body() -> None:
         net = InmemNetwork()
-        members = await asyncio.gather(
-            *[
-                embed.start(
-                    config(tmp_path / n, *cluster_flags(n, names)),
-                    Logger(outputs=[io.StringIO()]),
-                    transport=net.transport,
-                )
-                for n in names
-            ]
-        )
+        members = await asyncio.gather(*[start_peer(tmp_path, net, n, names) for n in names])
         try:
             ids = {m.server.id for m in members}
             assert len(ids) == 3

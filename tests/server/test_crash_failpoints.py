@@ -50,7 +50,7 @@ from etcdpy.storage.backend import Backend
 from etcdpy.storage.layout import DataDirLayout
 from etcdpy.storage.segment_wal import open_wal
 from etcdpy.util.failpoints import FailpointPanic, Failpoints
-from tests.server.support import cluster_flags, config, run
+from tests.server.support import config, run, start_peer
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -451,9 +451,7 @@ def test_follower_panic_before_send_then_restart_catches_up(tmp_path: Path) -> N
         fps = {n: Failpoints("raftBeforeLeaderSend=off;raftBeforeFollowerSend=off") for n in names}
 
         async def start(n: str, fp: Failpoints) -> embed.Etcd:
-            cfg = config(tmp_path / n, *cluster_flags(n, names))
-            lg = Logger(outputs=[io.StringIO()])
-            return await embed.start(cfg, lg, transport=net.transport, failpoints=fp)
+            return await start_peer(tmp_path, net, n, names, failpoints=fp)
 
         started = await asyncio.gather(*[start(n, fps[n]) for n in names])
         members = dict(zip(names, started, strict=True))

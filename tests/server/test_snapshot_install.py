@@ -4,7 +4,6 @@ its log past it catches up by installing the leader's backend (server.snapshots)
 from __future__ import annotations
 
 import asyncio
-import io
 from pathlib import Path
 from typing import cast
 
@@ -12,11 +11,10 @@ import pytest
 
 from etcdpy import embed
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
-from etcdpy.observability.logging import Logger
 from etcdpy.server.transport import InmemNetwork
 from etcdpy.storage.segment_wal import AnyWalStore
 from etcdpy.util.failpoints import Failpoints
-from tests.server.support import cluster_flags, config, eventually, run
+from tests.server.support import eventually, run, start_peer
 
 NAMES = ["a", "b", "c"]
 
@@ -24,13 +22,8 @@ NAMES = ["a", "b", "c"]
 async def _start(
     tmp_path: Path, net: InmemNetwork, name: str, fp: Failpoints | None = None
 ) -> embed.Etcd:
-    flags = [*cluster_flags(name, NAMES), "--snapshot-count", "10", "--max-snapshots", "2"]
-    return await embed.start(
-        config(tmp_path / name, *flags),
-        Logger(outputs=[io.StringIO()]),
-        transport=net.transport,
-        failpoints=fp or Failpoints(),
-    )
+    flags = ["--snapshot-count", "10", "--max-snapshots", "2"]
+    return await start_peer(tmp_path, net, name, NAMES, *flags, failpoints=fp or Failpoints())
 
 
 def _wal(e: embed.Etcd) -> AnyWalStore:

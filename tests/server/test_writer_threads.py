@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import threading
 from pathlib import Path
 
-from etcdpy import embed
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
-from etcdpy.observability.logging import Logger
 from etcdpy.server.transport import InmemNetwork
-from tests.server.support import cluster_flags, config, member, run
+from tests.server.support import member, run, start_peer
 
 
 def _writers(before: frozenset[threading.Thread] = frozenset()) -> list[str]:
@@ -41,16 +38,7 @@ def test_members_with_peers_keep_a_wal_thread_of_their_own(tmp_path: Path) -> No
     async def body() -> None:
         before = frozenset(threading.enumerate())
         net = InmemNetwork()
-        members = await asyncio.gather(
-            *[
-                embed.start(
-                    config(tmp_path / n, *cluster_flags(n, names)),
-                    Logger(outputs=[io.StringIO()]),
-                    transport=net.transport,
-                )
-                for n in names
-            ]
-        )
+        members = await asyncio.gather(*[start_peer(tmp_path, net, n, names) for n in names])
         try:
             assert _writers(before) == ["etcdpy-kv"] * 3 + ["etcdpy-wal"] * 3
         finally:
