@@ -7,7 +7,6 @@ runs against both stores elsewhere; these tests look at the files.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from etcdpy.storage.segment_wal import (
 )
 from etcdpy.storage.wal import WalCorruptError, WalStore, encode_entry
 from tests.storage.crash_writer import fingerprint
+from tests.support.threads import with_reader
 
 CS = ConfState(voters=(1, 2, 3))
 SMALL = 4096
@@ -328,34 +328,24 @@ def test_open_wal_picks_the_store_by_what_the_dir_holds(tmp_path: Path) -> None:
 def test_readers_meet_compaction_with_err_compacted_only(tmp_path: Path) -> None:
     with open_small(tmp_path, fsync=False) as w:
         fill(w, 1, 1000, step=50)
-        stop = threading.Event()
-        errors: list[BaseException] = []
         reads = [0]
 
-        def reader() -> None:
+        def read_once() -> None:
+            lo = w.first_index()
             try:
-                while not stop.is_set():
-                    lo = w.first_index()
-                    try:
-                        got = w.entries(lo, lo + 200, NO_LIMIT)
-                    except ErrCompacted:
-                        continue
-                    assert [e.index for e in got] == list(range(lo, lo + 200))
-                    reads[0] += 1
-            except BaseException as exc:  # reported below
-                errors.append(exc)
+                got = w.entries(lo, lo + 200, NO_LIMIT)
+            except ErrCompacted:
+                return
+            assert [e.index for e in got] == list(range(lo, lo + 200))
+            reads[0] += 1
 
-        t = threading.Thread(target=reader)
-        t.start()
-        try:
+        def write() -> None:
             for i in range(10, 500, 10):
                 w.compact(i)
                 last = w.last_index()
                 w.save(HardState(term=1, vote=1), ents(last + 1, last + 11, 1))
-        finally:
-            stop.set()
-            t.join(timeout=10)
-        assert not errors
+
+        with_reader(read_once, write)
         assert reads[0] > 0
 
 

@@ -39,6 +39,7 @@ from etcdpy.storage.wal import (
     encode_entry,
 )
 from etcdpy.util.failpoints import FailpointPanic, Failpoints
+from tests.support.threads import with_reader
 
 CS = ConfState(voters=(1, 2, 3))
 
@@ -294,32 +295,20 @@ def test_unsafe_no_fsync_opens_without_sync(tmp_path: Path) -> None:
 
 
 def test_entries_survive_a_reader_in_another_thread(tmp_path: Path, open_store: Opener) -> None:
-    import threading
-
     with open_store(tmp_path) as w:
         w.save(HardState(term=1), ents(1, 2, 1))
-        stop = threading.Event()
-        errors: list[BaseException] = []
 
-        def reader() -> None:
-            try:
-                while not stop.is_set():
-                    last = w.last_index()
-                    got = w.entries(1, last + 1, NO_LIMIT)
-                    assert len(got) >= 1
-                    assert w.term(last) == 1
-            except BaseException as exc:  # reported below
-                errors.append(exc)
+        def read_once() -> None:
+            last = w.last_index()
+            got = w.entries(1, last + 1, NO_LIMIT)
+            assert len(got) >= 1
+            assert w.term(last) == 1
 
-        t = threading.Thread(target=reader)
-        t.start()
-        try:
+        def write() -> None:
             for lo in range(2, 3000, 50):
                 w.save(HardState(term=1), ents(lo, lo + 50, 1))
-        finally:
-            stop.set()
-            t.join(timeout=10)
-        assert not errors
+
+        with_reader(read_once, write)
         assert w.last_index() == 3001
 
 
