@@ -35,7 +35,7 @@ import time
 import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -500,7 +500,7 @@ class LogStore:
         self._fp.hit("raftBeforeSaveSnap")
         self.snaps.save(term, index, data)
         self._persist_snap_meta(meta)
-        self._state = _replace_meta(self._state, meta)
+        self._state = replace(self._state, snap_meta=meta)
         snap = Snapshot(data=data, metadata=meta)
         self._snap_cache = snap
         self._fp.hit("raftAfterSaveSnap")
@@ -544,7 +544,7 @@ class LogStore:
             raise ErrUnavailable(f"compact {index} is out of bound lastindex({st.last_index})")
         term = st.term(index)
         self._persist_compact(index, term)
-        self._state = compact_state(st, index, term)
+        self._state = _compacted(st, index, term)
         self._log_dropped()
 
     def _persist_compact(self, index: int, term: int) -> None:
@@ -790,35 +790,19 @@ class WalStore(LogStore):
         self._env.close()
 
 
-def _replace_meta(st: _LogState, meta: SnapshotMetadata) -> _LogState:
-    return _LogState(
-        compact_index=st.compact_index,
-        compact_term=st.compact_term,
-        last_index=st.last_index,
-        run_starts=st.run_starts,
-        run_terms=st.run_terms,
-        hard_state=st.hard_state,
-        snap_meta=meta,
-        tail_start=st.tail_start,
-        tail=st.tail,
-    )
-
-
-def compact_state(st: _LogState, index: int, term: int) -> _LogState:
+def _compacted(st: _LogState, index: int, term: int) -> _LogState:
     """The view once entries up to ``index`` (of term ``term``) are dropped (rule 3)."""
     k = bisect_right(st.run_starts, index) - 1
     tail_start, tail = st.tail_start, st.tail
     if tail_start <= index:
         tail = tail[index + 1 - tail_start :]
         tail_start = index + 1
-    return _LogState(
+    return replace(
+        st,
         compact_index=index,
         compact_term=term,
-        last_index=st.last_index,
         run_starts=(index, *st.run_starts[k + 1 :]),
         run_terms=(term, *st.run_terms[k + 1 :]),
-        hard_state=st.hard_state,
-        snap_meta=st.snap_meta,
         tail_start=tail_start,
         tail=tail,
     )
