@@ -286,3 +286,31 @@ def test_ranges_bounded_by_keys_longer_than_lmdb_allows(store: KVStore) -> None:
         assert t.delete_range(long) == []
         assert [kv.key for kv in t.delete_range(long, b"\x00")] == [b"q"]
         t.end()
+
+
+def test_counts_of_big_ranges_at_every_chunk_edge(store: KVStore) -> None:
+    """``count_live`` reads keys in growing chunks cut at the range end: ranges ending on,
+    before and after each chunk edge, with and without a cap, count what a walk counts."""
+    n = 1400
+    keys = [b"k%05d" % i for i in range(n)]
+    put(store, *[(k, b"v") for k in keys[: n // 2]])
+    put(store, *[(k, b"v") for k in keys[n // 2 :]])
+    delete(store, keys[100])  # a hole: the live keys are no longer dense
+    live = [k for k in keys if k != keys[100]]
+    edges = {0, 1, 15, 16, 17, 79, 80, 81, 335, 336, 337, 1359, 1360, 1361, len(live) - 1}
+    with store.read() as v:
+        cur = v._live_cursor()
+        for start in (0, 3):
+            for e in sorted(edges):
+                end = live[e] if e < len(live) else b"k99999"
+                want = sum(1 for k in live[start:] if k < end)
+                for cap in (0, 1, 16, 80, want, want + 1):
+                    got = key_index.count_live(cur, live[start], end, cap)
+                    assert got == (min(want, cap) if cap else want), (start, e, cap)
+        assert key_index.count_live(cur, b"k", b"\x00") == len(live)
+        assert key_index.count_live(cur, b"k", b"\x00", 500) == 500
+        assert key_index.count_live(cur, b"k", b"l") == len(live)
+        assert key_index.count_live(cur, b"l", b"m") == 0
+        assert key_index.count_live(cur, keys[5], b"") == 1
+        assert key_index.count_live(cur, keys[100], b"") == 0
+    assert store.range(b"k", b"l", limit=3).count == len(live)
