@@ -8,8 +8,10 @@ interleaved (the order rotates per workload and round) and, by default, with the
 under test stopped (SIGSTOP) so that only one competes with the load for the two cores. The
 load generator is ``../shared/perf``'s ``etcd-load`` (etcd's Go client) when built, else
 ``benchmarks/load.py``. Server CPU per op is ``/proc/PID/stat`` utime+stime across the run;
-RSS is ``VmRSS``; syncs per put come from ``strace -f -c`` on a separate short put run (strace
-slows the server, so those runs are not timed), and flushes per put at full speed from the
+for the Python servers also by thread (``/proc/PID/task``: event loop, grpc's threads, the
+splice thread, the writer threads, the rest); RSS is ``VmRSS``; syncs per put come from
+``strace -f -c`` on a separate short put run (strace slows the server, so those runs are
+not timed), and flushes per put at full speed from the
 servers' own ``etcd_disk_wal_fsync_duration_seconds`` / ``..._backend_commit_...`` counts.
 If etcdpy accepts ``--listen-client-http-urls`` (HTTP on its own port, grpc owning the client
 port), put with 64 clients also runs against that configuration (``etcdpy-grpc``) to show
@@ -131,6 +133,24 @@ class Server:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / TICK  # stat fields 14 and 15
 
+    def thread_cpu(self) -> dict[str, float]:
+        """CPU seconds so far by thread group (:func:`thread_group`), Python servers only."""
+        out: dict[str, float] = {}
+        if self.kind == "etcd":
+            return out
+        base = f"/proc/{self.pid}/task"
+        for tid in os.listdir(base):
+            try:
+                with open(f"{base}/{tid}/comm") as f:
+                    name = f.read().strip()
+                with open(f"{base}/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:  # the thread ended meanwhile
+                continue
+            group = thread_group(name, int(tid) == self.pid)
+            out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+        return out
+
     def rss_mib(self) -> float:
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:
@@ -240,9 +260,11 @@ class Runner:
     def measured(self, srv: Server, wl: Workload,
                  tool: list[str] | None = None) -> dict[str, Any]:
         c0 = srv.cpu_seconds()
+        t0 = srv.thread_cpu()
         r = self.load(srv, wl.clients, wl.conns, wl.sub, tool=tool)
         try:
             cpu = srv.cpu_seconds() - c0
+            t1 = srv.thread_cpu()
             r["rss_mib"] = srv.rss_mib()
         except OSError:  # the server died under load: keep the run, say so
             r["errors"] = int(r.get("errors") or 0) + 1
@@ -251,6 +273,9 @@ class Runner:
             return r
         ops = int(r.get("ops") or 0)
         r["server_cpu_ms_per_op"] = round(cpu * 1000 / ops, 4) if ops else None
+        if ops and t1:
+            r["thread_us_per_op"] = {g: round((t1[g] - t0.get(g, 0.0)) * 1e6 / ops, 1)
+                                     for g in t1}
         return r
 
     def count_flushes(self, srv: Server, clients: int, conns: int, total: int) -> dict[str, Any]:
@@ -347,6 +372,25 @@ def etcdpy_has_http_urls() -> bool:
     return "--listen-client-http-urls" in (p.stdout + p.stderr)
 
 
+#: Thread groups of a Python server's CPU, in table order.
+THREAD_GROUPS = ("loop", "grpc", "splice", "writer", "other")
+
+
+def thread_group(name: str, main: bool) -> str:
+    """Which part of a Python server a thread is: the event loop (the main thread),
+    grpc's C-core threads, the one-port splice thread, the raft log / KV writer threads,
+    or anything else (grpc.aio's poller, reader and executor threads)."""
+    if main:
+        return "loop"
+    if name.startswith(("event_engine", "grpc", "default-executo", "resolver-execut")):
+        return "grpc"
+    if name == "cmux-splice":
+        return "splice"
+    if name in ("etcdpy-writer", "etcdpy-wal", "etcdpy-kv"):
+        return "writer"
+    return "other"
+
+
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if r.get("ops")]
     out: dict[str, Any] = {"rounds": len(runs), "errors": sum(int(r.get("errors") or 0)
@@ -356,6 +400,11 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         vals = [float(r[k]) for r in ok if r.get(k) is not None]
         if vals:
             out[k] = round(statistics.median(vals), 4)
+    groups = sorted({g for r in ok for g in r.get("thread_us_per_op", {})})
+    if groups:
+        out["thread_us_per_op"] = {
+            g: round(statistics.median(r.get("thread_us_per_op", {}).get(g, 0.0) for r in ok), 1)
+            for g in groups}
     firsts = [r["first_error"] for r in runs if r.get("first_error")]
     if firsts:
         out["first_error"] = firsts[0]
@@ -637,6 +686,21 @@ def markdown(rep: dict[str, Any]) -> str:
                 f"{fmt(med.get('p50_ms'))} | {fmt(med.get('p99_ms'))} | "
                 f"{fmt(med.get('server_cpu_ms_per_op'), 3)} | {fmt(med.get('rss_mib'), 1)} | "
                 f"{ratio_floor} | {ratio_etcd} |")
+    split = [(w["label"], name, r["median"]["thread_us_per_op"])
+             for w in rep["workloads"].values()
+             for name, r in sorted(w["results"].items(), key=lambda kv: server_order(kv[0]))
+             if r["median"].get("thread_us_per_op")]
+    if split:
+        lines += ["", "Server CPU by thread, us per op (medians; `loop`: the event loop's "
+                  "thread, `grpc`: grpc's C-core threads, `splice`: the one-port splice "
+                  "thread, `writer`: the raft log / KV writer thread(s), `other`: grpc.aio's "
+                  "completion-queue poller, reader and executor threads):", "",
+                  "| workload | server | " + " | ".join(THREAD_GROUPS) + " |",
+                  "|---|---|" + "---:|" * len(THREAD_GROUPS)]
+        for label, name, t in split:
+            lines.append(f"| {label} | {name} | "
+                         + " | ".join(fmt(t.get(g), 1) if t.get(g) else "-"
+                                      for g in THREAD_GROUPS) + " |")
     lines += ["", "| server | start-to-ready s | idle RSS MiB | idle CPU ms/s "
               "| RSS after workloads MiB | syncs per put (1 client) | syncs per put (64 clients) |",
               "|---|---:|---:|---:|---:|---:|---:|"]

@@ -31,6 +31,7 @@ import lmdb
 
 from etcdpy.storage.layout import FormatVersionError
 from etcdpy.util.loop import call_on_loop, resolve
+from etcdpy.util.threads import set_os_thread_name
 
 if TYPE_CHECKING:  # typing only: the storage layer itself never runs asyncio code
     import asyncio
@@ -239,7 +240,7 @@ class WriterThread:
         q: SimpleQueue[_Job | None] = SimpleQueue()
         self._q = q
         self._shutdown = False
-        self._thread = threading.Thread(target=_writer_loop, args=(q,), name=name)
+        self._thread = threading.Thread(target=_writer_loop, args=(q, name), name=name)
         self._thread.start()
         self._ident: int | None = self._thread.ident
         register = getattr(threading, "_register_atexit", None)
@@ -283,7 +284,8 @@ _Job = tuple[Callable[..., Any], tuple[Any, ...], Any, Any, Any]
 """(fn, args, answer(target, loop, result, exc) or None, target, loop)"""
 
 
-def _writer_loop(q: SimpleQueue[_Job | None]) -> None:
+def _writer_loop(q: SimpleQueue[_Job | None], name: str) -> None:
+    set_os_thread_name(name)
     get = q.get
     while True:
         job = get()
