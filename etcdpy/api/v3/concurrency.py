@@ -13,13 +13,30 @@ Rules (etcd's):
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from etcdpy import errors
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy._pb.mvccpb import kv_pb2
-from etcdpy.server.facade import AuthInfo, EtcdServerAPI
+from etcdpy.server.facade import AuthInfo, EncodedWatchResponse, EtcdServerAPI, WatchStream
 from etcdpy.util.keys import prefix_end
+
+__all__ = [
+    "DEFAULT_SESSION_TTL",
+    "cmp_create_rev",
+    "first_create_request",
+    "op_delete",
+    "op_get",
+    "op_put",
+    "prefix_end",
+    "range_response",
+    "session_key",
+    "session_lease",
+    "wait_delete",
+    "wait_deletes",
+    "watch_messages",
+]
 
 DEFAULT_SESSION_TTL = 60
 
@@ -75,7 +92,7 @@ async def wait_delete(server: EtcdServerAPI, key: bytes, rev: int, auth: AuthInf
         created = ws.create(pb.WatchCreateRequest(key=key, start_revision=rev))
         if created.canceled:
             raise _watch_error(created)
-        async for resp in ws.responses():
+        async for resp in watch_messages(ws):
             if resp.watch_id != created.watch_id:
                 continue
             for ev in resp.events:
@@ -86,6 +103,16 @@ async def wait_delete(server: EtcdServerAPI, key: bytes, rev: int, auth: AuthInf
         raise errors.ErrGRPCWatchCanceled()
     finally:
         ws.close()
+
+
+async def watch_messages(ws: WatchStream) -> AsyncIterator[pb.WatchResponse]:
+    """``ws.responses()`` as messages: the façade may hand events over already serialized
+    for gRPC (``EncodedWatchResponse``), and these recipes read their events."""
+    async for resp in ws.responses():
+        if isinstance(resp, EncodedWatchResponse):
+            yield pb.WatchResponse.FromString(resp.data)
+        else:
+            yield resp
 
 
 def _watch_error(resp: pb.WatchResponse) -> errors.EtcdError:

@@ -140,7 +140,7 @@ class ElectionCore:
             ws.create(
                 pb.WatchCreateRequest(key=pfx, range_end=cc.prefix_end(pfx), start_revision=rev)
             )
-            async for wr in ws.responses():
+            async for wr in cc.watch_messages(ws):
                 if wr.canceled:
                     break
                 for ev in wr.events:
@@ -159,7 +159,7 @@ class ElectionCore:
         ws = self._s.watch_stream(auth)
         try:
             ws.create(pb.WatchCreateRequest(key=key, start_revision=rev))
-            async for wr in ws.responses():
+            async for wr in cc.watch_messages(ws):
                 if wr.canceled:
                     raise errors.ErrGRPCWatchCanceled()
                 for ev in wr.events:
