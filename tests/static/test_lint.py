@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# ARCHITECTURE 3.9: mypy --strict on the core packages (those that exist so far).
+# ARCHITECTURE 3.9: mypy --strict on the core packages (those that exist so far); the rest of
+# etcdpy is held to it too, as a bug in api/ showed that a package outside the set can hide.
 STRICT_PACKAGES = ["raft", "codec", "storage", "mvcc", "lease", "auth", "membership", "server",
-                   "api", "config", "errors.py", "version.py"]
+                   "api", "config", "cli", "observability", "transport", "util", "embed.py",
+                   "errors.py", "version.py", "__main__.py"]
 
 
 def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
