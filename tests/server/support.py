@@ -52,6 +52,14 @@ async def member(
         await e.close()
 
 
+async def still_pending(task: asyncio.Future[Any], rounds: int = 20) -> bool:
+    """Let the loop run a while (``rounds`` short sleeps), then: is ``task`` still not done?
+    For a task that must wait on something the test holds back."""
+    for _ in range(rounds):
+        await asyncio.sleep(0.005)
+    return not task.done()
+
+
 async def eventually(pred: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
     """Poll ``pred`` until true (no sleeps to synchronize: a deadline bounds the wait)."""
     async with asyncio.timeout(timeout):

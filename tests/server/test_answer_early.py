@@ -21,7 +21,7 @@ from etcdpy import embed, errors
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy.observability.logging import Logger
 from etcdpy.util.failpoints import Failpoints
-from tests.server.support import config, run
+from tests.server.support import config, run, still_pending
 
 HOLD_LIMIT = 20.0
 """Seconds the held commit waits at most (a broken test must not hang the suite)."""
@@ -61,13 +61,6 @@ async def _held_member(tmp_path: Path) -> AsyncIterator[tuple[embed.Etcd, HeldCo
         await e.close()
 
 
-async def _blocked(task: asyncio.Task[object]) -> bool:
-    """Let the loop run a while: a task gated on the held commit cannot finish meanwhile."""
-    for _ in range(20):
-        await asyncio.sleep(0.005)
-    return not task.done()
-
-
 def test_put_answered_before_commit_and_reads_wait_for_it(tmp_path: Path) -> None:
     async def body() -> None:
         async with _held_member(tmp_path) as (e, fp):
@@ -104,7 +97,7 @@ def test_put_answered_before_commit_and_reads_wait_for_it(tmp_path: Path) -> Non
                 "settle": asyncio.ensure_future(s.settle()),
             }
             for name, task in reads.items():
-                assert await _blocked(task), f"{name} read did not wait for the KV commit"
+                assert await still_pending(task), f"{name} read did not wait for the KV commit"
             fp.release.set()
             async with asyncio.timeout(HOLD_LIMIT / 2):
                 await asyncio.gather(*reads.values())

@@ -14,15 +14,9 @@ from etcdpy._pb.v3electionpb import v3election_pb2 as epb
 from etcdpy._pb.v3lockpb import v3lock_pb2 as lpb
 from etcdpy.api.v3.election import ElectionCore
 from etcdpy.api.v3.lock import LockCore
-from tests.server.support import member, run
+from tests.server.support import member, run, still_pending
 
 LIMIT = 10.0
-
-
-async def _not_done_after_a_while(task: asyncio.Task[object]) -> bool:
-    for _ in range(20):
-        await asyncio.sleep(0.01)
-    return not task.done()
 
 
 def test_second_lock_waits_for_the_first_unlock(tmp_path: Path) -> None:
@@ -31,7 +25,7 @@ def test_second_lock_waits_for_the_first_unlock(tmp_path: Path) -> None:
             locks = LockCore(e.server)
             first = await locks.lock(lpb.LockRequest(name=b"job"), None)
             second = asyncio.ensure_future(locks.lock(lpb.LockRequest(name=b"job"), None))
-            assert await _not_done_after_a_while(second)
+            assert await still_pending(second)
             await locks.unlock(lpb.UnlockRequest(key=first.key), None)
             async with asyncio.timeout(LIMIT):
                 got = await second
@@ -58,7 +52,7 @@ def test_campaign_waits_and_observe_follows_leaders(tmp_path: Path) -> None:
             b_task = asyncio.ensure_future(
                 el.campaign(epb.CampaignRequest(name=b"el", value=b"b"), None)
             )
-            assert await _not_done_after_a_while(b_task)
+            assert await still_pending(b_task)
             await el.proclaim(epb.ProclaimRequest(leader=a.leader, value=b"a2"), None)
             await el.resign(epb.ResignRequest(leader=a.leader), None)
             async with asyncio.timeout(LIMIT):
