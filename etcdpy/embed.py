@@ -30,6 +30,7 @@ from etcdpy.mvcc.kvstore import KVStore
 from etcdpy.observability import logging as obslog
 from etcdpy.observability.logging import Logger
 from etcdpy.observability.metrics import MetricsRegistry
+from etcdpy.observability.process_metrics import register_process_metrics
 from etcdpy.raft.config import RaftConfig
 from etcdpy.raft.rawnode import Peer, RawNode
 from etcdpy.raft.types import ConfState
@@ -308,6 +309,7 @@ async def start(
             )
 
         metrics = MetricsRegistry()
+        register_process_metrics(metrics)
         wal.observer, backend.commit_observer = disk_observers(metrics)
         events = _Events(lg)
         server = EtcdServer(

@@ -100,17 +100,20 @@ def _fmt_bound(v: float) -> str:
     return format(round(v, 9), "g") if v < 1e21 else repr(v)
 
 
-class _FuncGauge(_Family):
+class _FuncFamily(_Family):
+    """A counter or gauge whose samples ``fn`` computes at scrape time."""
+
     __slots__ = ("fn",)
 
     def __init__(
         self,
         name: str,
         help: str,
+        type: MetricType,
         labelnames: tuple[str, ...],
         fn: Callable[[], Iterable[tuple[tuple[str, ...], float]]],
     ) -> None:
-        super().__init__(name, help, "gauge", labelnames)
+        super().__init__(name, help, type, labelnames)
         self.fn = fn
 
     def samples(self) -> Iterable[tuple[tuple[str, ...], float]]:
@@ -158,7 +161,11 @@ class MetricsRegistry:
         labelnames: tuple[str, ...] = (),
     ) -> None:
         """A gauge computed at scrape time: ``fn`` yields (label values, value) pairs."""
-        self._families[name] = _FuncGauge(name, help, labelnames, fn)
+        self._families[name] = _FuncFamily(name, help, "gauge", labelnames, fn)
+
+    def counter_func(self, name: str, help: str, fn: Callable[[], float]) -> None:
+        """A label-less counter read at scrape time (e.g. CPU seconds the OS counts)."""
+        self._families[name] = _FuncFamily(name, help, "counter", (), lambda: [((), fn())])
 
     def render(self) -> str:
         out: list[str] = []
