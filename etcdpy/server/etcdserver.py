@@ -524,6 +524,12 @@ class EtcdServer:
             raft_term=self.term,
         )
 
+    def _cluster_header(self) -> pb.ResponseHeader:
+        """The Cluster service's header: etcd's ``ClusterServer.header()`` has no revision."""
+        return pb.ResponseHeader(
+            cluster_id=self.cluster.cluster_id, member_id=self.id, raft_term=self.term
+        )
+
     def _fill(self, h: pb.ResponseHeader) -> None:
         h.cluster_id = self.cluster.cluster_id
         h.member_id = self.id
@@ -816,7 +822,7 @@ class EtcdServer:
     async def member_list(self, req: pb.MemberListRequest) -> pb.MemberListResponse:
         if req.linearizable:
             await self.linearizable_read()
-        resp = pb.MemberListResponse(header=self.header())
+        resp = pb.MemberListResponse(header=self._cluster_header())
         for mid in self.cluster.member_ids():
             resp.members.append(self._member_pb(mid))
         return resp
@@ -867,7 +873,7 @@ class EtcdServer:
         kind = ConfChangeType.AddLearnerNode if req.isLearner else ConfChangeType.AddNode
         await self._propose_conf_change(ConfChange(kind, mid, m.to_json()))
         return pb.MemberAddResponse(
-            header=self.header(), member=self._member_pb(mid), members=self._members_pb()
+            header=self._cluster_header(), member=self._member_pb(mid), members=self._members_pb()
         )
 
     async def member_remove(self, req: pb.MemberRemoveRequest) -> pb.MemberRemoveResponse:
@@ -880,7 +886,7 @@ class EtcdServer:
             if not self._ready_to_remove_voter(req.ID):
                 raise errors.ErrGRPCMemberNotEnoughStarted()
         await self._propose_conf_change(ConfChange(ConfChangeType.RemoveNode, req.ID))
-        return pb.MemberRemoveResponse(header=self.header(), members=self._members_pb())
+        return pb.MemberRemoveResponse(header=self._cluster_header(), members=self._members_pb())
 
     async def member_update(self, req: pb.MemberUpdateRequest) -> pb.MemberUpdateResponse:
         m = self.cluster.members.get(req.ID)
@@ -892,7 +898,7 @@ class EtcdServer:
             raise errors.ErrGRPCPeerURLExist()
         nm = Member(m.id, m.name, urls, m.client_urls, m.is_learner)
         await self._propose_conf_change(ConfChange(ConfChangeType.UpdateNode, req.ID, nm.to_json()))
-        return pb.MemberUpdateResponse(header=self.header(), members=self._members_pb())
+        return pb.MemberUpdateResponse(header=self._cluster_header(), members=self._members_pb())
 
     async def member_promote(self, req: pb.MemberPromoteRequest) -> pb.MemberPromoteResponse:
         m = self.cluster.members.get(req.ID)
@@ -908,7 +914,7 @@ class EtcdServer:
         if pr is None or lead_pr is None or pr.match < lead_pr.match * 0.9:
             raise errors.ErrGRPCLearnerNotReady()
         await self._propose_conf_change(ConfChange(ConfChangeType.AddNode, req.ID, m.to_json()))
-        return pb.MemberPromoteResponse(header=self.header(), members=self._members_pb())
+        return pb.MemberPromoteResponse(header=self._cluster_header(), members=self._members_pb())
 
     async def _publish(self) -> None:
         """Propose this member's name and client URLs until applied (etcd's publishV3)."""

@@ -45,3 +45,26 @@ def test_learner_add_promote_refused_remove_and_update(tmp_path: Path) -> None:
             ]
 
     run(body())
+
+
+def test_cluster_service_headers_carry_no_revision(tmp_path: Path) -> None:
+    """etcd's ClusterServer.header(): cluster and member IDs and the term, no revision (the
+    JSON of `member list -w json` and of the gateway has none), even after writes."""
+
+    async def body() -> None:
+        async with member(tmp_path) as e:
+            s = e.server
+            await s.put(pb.PutRequest(key=b"k", value=b"v"))
+            resps = [
+                await s.member_list(pb.MemberListRequest()),
+                await s.member_update(
+                    pb.MemberUpdateRequest(ID=s.id, peerURLs=["http://localhost:2380"])
+                ),
+            ]
+            for resp in resps:
+                h = resp.header
+                assert (h.cluster_id, h.member_id) == (s.cluster.cluster_id, s.id)
+                assert h.raft_term == s.term and h.raft_term > 0
+                assert h.revision == 0
+
+    run(body())
