@@ -338,6 +338,7 @@ class EtcdServer:
 
     def _publish_applied(self, b: ApplyBatch) -> None:
         """3.5 step 8: watch events first, then the applied index, then the waiters."""
+        self.kv.drop_shared(stale_only=True)  # do not pin the snapshot before this commit
         self.revision = b.revision
         self.compact_revision = b.compact_revision
         if b.events:
@@ -393,6 +394,7 @@ class EtcdServer:
         self._defrag_done = done
         try:
             await self._reads_idle.wait()
+            self.kv.drop_shared()  # its environment is about to be swapped
             cf = self._kv_writer.submit(
                 inst.install_on_kv_thread,
                 snap,
@@ -455,6 +457,7 @@ class EtcdServer:
 
     def _stop(self, exc: BaseException) -> None:
         self._stopped = True
+        self.kv.drop_shared()  # the backend closes after the member stops
         self._wait.fail_all(exc)
         self.applied.fail_all(exc)
         if self._read_indexer is not None:
@@ -654,11 +657,15 @@ class EtcdServer:
         else:
             if self._defrag_done is not None:
                 await self._read_gate()
-            resp = self._range_now(req)
+            resp = self._range_now(req, shared=True)
         self._fill(resp.header)
         return resp
 
-    def _range_now(self, req: pb.RangeRequest) -> pb.RangeResponse:
+    def _range_now(self, req: pb.RangeRequest, shared: bool = False) -> pb.RangeResponse:
+        """``shared``: on the event loop, through ``KVStore.shared_read`` (never on a reader
+        thread)."""
+        if shared:
+            return apply_kv.range_(self.kv.shared_read(), req)
         with self.kv.read() as view:
             return apply_kv.range_(view, req)
 
@@ -678,18 +685,22 @@ class EtcdServer:
         if self._defrag_done is not None:
             await self._read_gate()
         small = not req.range_end or 0 < req.limit <= INLINE_RANGE_LIMIT
-        rr = self._range_raw_now(req, descend, 0 if small else INLINE_SCAN_KEYS)
+        rr = self._range_raw_now(req, descend, 0 if small else INLINE_SCAN_KEYS, shared=True)
         if rr is None and not small:
             rr = await self.run_read(self._range_raw_now, req, descend, 0)
         if rr is None:  # an index entry without its value: the object path reports it
-            resp = self._range_now(req)
+            resp = self._range_now(req, shared=True)
             self._fill(resp.header)
             return resp.SerializeToString()
         return range_wire.encode(
             rr, self.cluster.cluster_id, self.id, self.term, self._range_headers
         )
 
-    def _range_raw_now(self, req: pb.RangeRequest, descend: bool, max_keys: int) -> RawRange | None:
+    def _range_raw_now(
+        self, req: pb.RangeRequest, descend: bool, max_keys: int, shared: bool = False
+    ) -> RawRange | None:
+        if shared:
+            return range_wire.range_raw(self.kv.shared_read(), req, descend, max_keys)
         with self.kv.read() as view:
             return range_wire.range_raw(view, req, descend, max_keys)
 
@@ -715,8 +726,7 @@ class EtcdServer:
                 await self.settle()
             if self._defrag_done is not None:
                 await self._read_gate()
-            with self.kv.read() as view:
-                resp = apply_kv.txn(view, None, req, self.leases)
+            resp = apply_kv.txn(self.kv.shared_read(), None, req, self.leases)
         else:
             self._check_nospace()
             resp = await self._propose(InternalRaftRequest(txn=req))
@@ -1013,6 +1023,7 @@ class EtcdServer:
         self._defrag_done = done
         try:
             await self._reads_idle.wait()
+            self.kv.drop_shared()  # its environment is about to be closed
             cf = self._kv_writer.submit(self.kv.backend.defrag)
             await asyncio.wrap_future(cf, loop=self._loop)
         finally:

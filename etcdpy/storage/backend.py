@@ -229,6 +229,7 @@ class WriteTxn(ReadTxn):
             raise
         if observe is not None:
             observe(time.perf_counter() - t0)
+        self._backend.data_version += 1  # after the commit: see Backend.data_version
         self._backend._write_done()
         for fn in self._on_commit:
             fn()
@@ -284,11 +285,16 @@ class Backend:
         ``etcd_disk_backend_commit_duration_seconds``)."""
         self._dbs: dict[bytes, Any] = {}
         self._env: Any = None
+        self.data_version = 0
+        """Grows after every write commit and every (re)open of the environment: a read
+        snapshot taken at version V shows everything committed before V was read
+        (``KVStore.shared_read`` keeps one while it does not grow)."""
         self._open()
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     def _open(self) -> None:
+        self.data_version += 1
         os.makedirs(self._path, exist_ok=True)
         self._env = lmdb.open(
             self._path,
@@ -323,6 +329,7 @@ class Backend:
     def close(self) -> None:
         """Close the environment; every transaction must have ended."""
         if self._env is not None:
+            self.data_version += 1
             self._env.close()
             self._env = None
 
@@ -419,6 +426,7 @@ class Backend:
         self._env.copy(tmp, compact=True)
         new_file = os.path.join(tmp, "data.mdb")
         fsync_path(new_file)
+        self.data_version += 1
         self._env.close()
         self._env = None
         os.replace(new_file, os.path.join(self._path, "data.mdb"))

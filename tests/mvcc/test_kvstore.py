@@ -314,3 +314,31 @@ def test_counts_of_big_ranges_at_every_chunk_edge(store: KVStore) -> None:
         assert key_index.count_live(cur, keys[5], b"") == 1
         assert key_index.count_live(cur, keys[100], b"") == 0
     assert store.range(b"k", b"l", limit=3).count == len(live)
+
+
+def test_shared_read_is_reused_until_the_backend_commits(store: KVStore) -> None:
+    put(store, (b"a", b"1"))
+    v1 = store.shared_read()
+    assert store.shared_read() is v1  # no commit since: the same view and transaction
+    assert [kv.value for kv in v1.range(b"a").kvs] == [b"1"]
+    put(store, (b"a", b"2"))
+    v2 = store.shared_read()
+    assert v2 is not v1  # the commit made it stale: a new snapshot shows the write
+    assert [kv.value for kv in v2.range(b"a").kvs] == [b"2"]
+    store.drop_shared(stale_only=True)
+    assert store.shared_read() is v2  # still current: kept
+    put(store, (b"b", b"3"))
+    store.drop_shared(stale_only=True)
+    v3 = store.shared_read()
+    assert v3 is not v2 and v3.revision == store.current_revision
+
+
+def test_shared_read_survives_a_defragment(store: KVStore) -> None:
+    put(store, (b"a", b"1"))
+    store.shared_read()
+    store.drop_shared()  # what the server does before the environment closes
+    store.backend.defrag()
+    v = store.shared_read()
+    assert [kv.value for kv in v.range(b"a").kvs] == [b"1"]
+    store.backend.defrag()  # even if nobody dropped it, a reopened env is a new version
+    assert [kv.value for kv in store.shared_read().range(b"a").kvs] == [b"1"]

@@ -228,3 +228,39 @@ def test_periodic_auto_compaction(tmp_path: Path) -> None:
                 await s.range(pb.RangeRequest(key=b"ac", revision=first - 1))
 
     run(body())
+
+
+def test_loop_reads_see_every_acknowledged_write(tmp_path: Path) -> None:
+    """Reads on the event loop share one read view between commits (KVStore.shared_read):
+    every kind of read after an acknowledged write, a delete or a defragment sees it, and
+    the view of an older commit is let go once a newer one is published."""
+
+    async def body() -> None:
+        async with member(tmp_path) as e:
+            s = e.server
+            for i in range(30):
+                val = b"v%d" % i
+                put = await s.put(pb.PutRequest(key=b"k", value=val))
+                for serializable in (True, False):
+                    r = await s.range(pb.RangeRequest(key=b"k", serializable=serializable))
+                    assert [kv.value for kv in r.kvs] == [val]
+                    raw = await s.range_encoded(
+                        pb.RangeRequest(key=b"k", serializable=serializable)
+                    )
+                    rr = pb.RangeResponse.FromString(raw)
+                    assert [kv.value for kv in rr.kvs] == [val]
+                    assert rr.header.revision == put.header.revision
+                t = await s.txn(pb.TxnRequest(success=[
+                    pb.RequestOp(request_range=pb.RangeRequest(key=b"k", serializable=True))
+                ]))
+                assert t.responses[0].response_range.kvs[0].value == val
+                if i % 10 == 9:
+                    await s.defragment(pb.DefragmentRequest())
+            await s.delete_range(pb.DeleteRangeRequest(key=b"k"))
+            r = await s.range(pb.RangeRequest(key=b"k", serializable=True))
+            assert r.kvs == [] and r.count == 0
+            await s.settle()
+            kv = s.kv
+            assert kv._shared is None or kv._shared_version == kv.backend.data_version
+
+    run(body())
