@@ -32,6 +32,7 @@ _T_EV_PREV = 0x1A  # mvccpb.Event.prev_kv (3, length-delimited)
 
 #: ``tag 0x12 + one-byte length`` for every length below 128 (the common small KeyValue).
 _KVS_SHORT = tuple(bytes((_T_KVS, n)) for n in range(128))
+_COUNT_ONE = bytes((_T_COUNT, 1))
 
 
 def varint(n: int) -> bytes:
@@ -93,21 +94,19 @@ def range_response(header: bytes, kvs: Iterable[bytes], more: bool, count: int) 
     parts = [header]
     ap = parts.append
     short = _KVS_SHORT
-    long: dict[int, bytes] = {}
     for v in kvs:
         n = len(v)
         if n < 128:
             ap(short[n])
+        elif n < 16384:  # two varint bytes, without varint()'s loop (values of 128 B-16 KiB)
+            ap(bytes((_T_KVS, (n & 0x7F) | 0x80, n >> 7)))
         else:
-            p = long.get(n)
-            if p is None:
-                p = long[n] = bytes((_T_KVS,)) + varint(n)
-            ap(p)
+            ap(bytes((_T_KVS,)) + varint(n))
         ap(v)
     if more:
         ap(b"\x18\x01")
     if count:
-        ap(bytes((_T_COUNT,)) + varint(count))
+        ap(_COUNT_ONE if count == 1 else bytes((_T_COUNT,)) + varint(count))
     return b"".join(parts)
 
 

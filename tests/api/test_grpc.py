@@ -333,3 +333,33 @@ def test_require_leader_watch_ends_when_the_leader_is_lost(served: Served) -> No
             assert ei.value.details() == "etcdserver: no leader"
         finally:
             served.lt.call(lambda: setattr(served.fake, "leader", True))
+
+
+def test_unary_rpcs_are_counted_started_and_handled(served: Served, chan: grpc.Channel) -> None:
+    """go-grpc-prometheus' counters per call: started, then handled with the status code."""
+
+    def counts() -> dict[tuple[str, ...], float]:
+        reg = served.fake.metrics
+        out: dict[tuple[str, ...], float] = {}
+        for name in ("grpc_server_started_total", "grpc_server_handled_total"):
+            fam = reg._families[name]
+            for labels, v in fam.values.items():
+                if labels[1:3] == ("etcdserverpb.KV", "Put"):
+                    out[(name, *labels)] = v
+        return out
+
+    before = served.lt.call(counts)
+    kv = rpc.KVStub(chan)
+    kv.Put(pb.PutRequest(key=b"counted", value=b"1"), timeout=5)
+    kv.Put(pb.PutRequest(key=b"counted", value=b"2"), timeout=5)
+    with pytest.raises(grpc.RpcError):
+        kv.Put(pb.PutRequest(key=b"", value=b"x"), timeout=5)  # etcd: key is not provided
+    after = served.lt.call(counts)
+
+    def delta(*labels: str) -> float:
+        return after.get(labels, 0.0) - before.get(labels, 0.0)
+
+    base = ("unary", "etcdserverpb.KV", "Put")
+    assert delta("grpc_server_started_total", *base) == 3
+    assert delta("grpc_server_handled_total", *base, "OK") == 2
+    assert delta("grpc_server_handled_total", *base, "InvalidArgument") == 1

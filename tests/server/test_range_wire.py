@@ -43,7 +43,7 @@ def _history(kv: KVStore, rng: random.Random, writes: int) -> None:
                 if rng.random() < 0.2:
                     t.delete_range(k, rng.choice([b"", k + b"\x80"]))
                 else:
-                    size = rng.choice([0, 1, 100, 127, 128, 200, 3000, 20000])
+                    size = rng.choice([0, 1, 100, 127, 128, 200, 3000, 16360, 16370, 16380, 20000])
                     t.put(k, rng.randbytes(size), rng.choice([0, 0, 0x1234, (1 << 63) - 1]))
             t.end()
         if rng.random() < 0.05 and kv.current_revision > 2:

@@ -56,8 +56,10 @@ def _unary(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[Any]]:
     service, name = m.service, m.name
     auth_from = api.auth_from_context
 
+    count_started, count_ok = metrics.unary_counters("unary", service, name)
+
     async def handler(request: Any, context: Any) -> Any:
-        metrics.started("unary", service, name)
+        count_started()
         try:
             resp = await core(request, auth_from(context))
         except asyncio.CancelledError:  # the client went away: go-grpc-prometheus says Canceled
@@ -69,7 +71,7 @@ def _unary(api: ApiContext, m: Method) -> Callable[[Any, Any], Awaitable[Any]]:
                 api.log_unexpected(f"/{service}/{name}", exc)
             metrics.handled("unary", service, name, code)
             await context.abort(code, message)
-        metrics.handled("unary", service, name, grpc.StatusCode.OK)
+        count_ok()
         return resp
 
     return handler
