@@ -50,10 +50,12 @@ def build_http_app(api: ApiContext, methods: list[Any] | None = None) -> web.App
     """The HTTP/1.1 side: etcd's plain endpoints plus the grpc-gateway JSON API."""
     from aiohttp import web
 
-    from etcdpy.api.http.endpoints import add_routes
+    from etcdpy.api.http.endpoints import add_routes, go_http_errors
     from etcdpy.api.v3.gateway import Gateway
 
-    app = web.Application(client_max_size=api.options.max_recv_bytes)
+    app = web.Application(
+        client_max_size=api.options.max_recv_bytes, middlewares=[go_http_errors]
+    )
     add_routes(app, api.server, [api.registry])
     if methods is None:
         from etcdpy.api.v3.server import all_methods
@@ -190,9 +192,9 @@ async def serve_metrics(
         raise ValueError(f"{url}: https metrics URL needs --cert-file and --key-file")
     from aiohttp import web
 
-    from etcdpy.api.http.endpoints import add_routes
+    from etcdpy.api.http.endpoints import add_routes, go_http_errors
 
-    app = web.Application()
+    app = web.Application(middlewares=[go_http_errors])
     add_routes(app, api.server, [api.registry])
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -1127,6 +1127,10 @@ class EtcdServer:
     def has_leader(self) -> bool:
         return self.leader != 0
 
+    def raft_status(self) -> dict[str, Any] | None:
+        """Go raft's ``Status`` as etcd publishes it under ``raft.status`` (/debug/vars)."""
+        return None if self.node is None else self.node.raft_status()
+
     def is_healthy(self) -> tuple[bool, str]:
         if self._stopped:
             return False, "STOPPED"

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from etcdpy.raft.confchange_codec import decode as decode_conf_change
 from etcdpy.raft.errors import ProposalDropped, RaftError
+from etcdpy.raft.tracker import ProgressState
 from etcdpy.raft.types import (
     ConfChange,
     ConfChangeV2,
@@ -169,6 +170,20 @@ class _Wake:
             self._waiter = None
 
 
+#: Go raft's names of the states (``StateType.String``, ``ProgressStateType.String``).
+_GO_RAFT_STATE = {
+    StateType.FOLLOWER: "StateFollower",
+    StateType.CANDIDATE: "StateCandidate",
+    StateType.LEADER: "StateLeader",
+    StateType.PRE_CANDIDATE: "StatePreCandidate",
+}
+_GO_PROGRESS_STATE = {
+    ProgressState.PROBE: "StateProbe",
+    ProgressState.REPLICATE: "StateReplicate",
+    ProgressState.SNAPSHOT: "StateSnapshot",
+}
+
+
 @dataclass(slots=True)
 class NodeState:
     """What the rest of the server may read about raft, updated by the driver only."""
@@ -258,6 +273,30 @@ class RaftNode:
     def progress(self) -> dict[int, Any]:
         """The leader's view of each peer's log (``match``, ``next``...); empty elsewhere."""
         return dict(self._rn.status().progress)
+
+    def raft_status(self) -> dict[str, Any]:
+        """etcd's ``raft.status`` (its /debug/vars entry): the fields and the order of Go
+        raft's ``Status.MarshalJSON``, IDs in hex, states by their Go names."""
+        st = self._rn.status()
+        hs, ss = st.hard_state, st.soft_state
+        return {
+            "id": f"{st.id:x}",
+            "term": hs.term,
+            "vote": f"{hs.vote:x}",
+            "commit": hs.commit,
+            "lead": f"{ss.lead:x}",
+            "raftState": _GO_RAFT_STATE[ss.raft_state],
+            "applied": st.applied,
+            "progress": {
+                f"{pid:x}": {
+                    "match": pr.match,
+                    "next": pr.next,
+                    "state": _GO_PROGRESS_STATE[pr.state],
+                }
+                for pid, pr in st.progress.items()
+            },
+            "leadtransferee": f"{st.lead_transferee:x}",
+        }
 
     # RaftSink (transport callbacks)
     def step(self, m: Message) -> None:

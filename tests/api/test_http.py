@@ -267,3 +267,31 @@ def test_gateway_calls_share_max_concurrent_streams() -> None:
         assert status == 200
     finally:
         gen.close()
+
+
+def test_unknown_paths_and_methods_answer_as_etcds_go_server(served: Served) -> None:
+    """net/http's 404 page, grpc-gateway's under /v3, and 405, byte for byte (text/plain)."""
+
+    async def call(method: str, path: str) -> tuple[int, str, str, str]:
+        async with aiohttp.ClientSession() as s, s.request(method, served.url + path) as r:
+            return (r.status, r.content_type, r.headers.get("X-Content-Type-Options", ""),
+                    await r.text())
+
+    def run_(method: str, path: str) -> tuple[int, str, str, str]:
+        return asyncio.run(call(method, path))
+
+    assert run_("GET", "/nope") == (404, "text/plain", "nosniff", "404 page not found\n")
+    assert run_("POST", "/v3/kv/nope") == (404, "text/plain", "nosniff", "Not Found\n")
+    assert run_("GET", "/v3beta/nope") == (404, "text/plain", "nosniff", "Not Found\n")
+    for method, path in (("GET", "/v3/kv/range"), ("POST", "/health"), ("POST", "/version")):
+        assert run_(method, path) == (405, "text/plain", "nosniff", "Method Not Allowed\n")
+    assert get(served, "/health")[0] == 200  # known routes are untouched
+
+
+def test_debug_vars_is_gos_expvar_page(served: Served) -> None:
+    status, ctype, text = get(served, "/debug/vars")
+    assert status == 200 and ctype == "application/json"
+    assert text.startswith("{\n") and text.endswith("\n}\n")
+    doc = json.loads(text)
+    assert isinstance(doc["cmdline"], list) and doc["file_descriptor_limit"] > 0
+    assert "raft.status" not in doc  # the fake façade has no raft

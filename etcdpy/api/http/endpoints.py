@@ -6,11 +6,15 @@ etcd's answers, literally:
 - ``/livez`` and ``/readyz`` (etcd 3.6's probes): ``ok`` or ``not ok``-style text and 200/503.
 - ``/version``: ``{"etcdserver":"3.5.17","etcdcluster":"3.5.0"}``.
 - ``/metrics``: Prometheus text exposition from the member's registry.
+- ``/debug/vars``: Go's expvar page with etcd's variables (``raft.status`` in Go raft's JSON).
 """
 
 from __future__ import annotations
 
 import json
+import resource
+import sys
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -25,6 +29,50 @@ def _json(body: Any, status: int = 200) -> web.Response:
         status=status,
         content_type="application/json",
     )
+
+
+_GATEWAY_PREFIXES = ("/v3/", "/v3beta/", "/v3alpha/")
+
+
+def _go_error(status: int, text: str) -> web.Response:
+    return web.Response(
+        text=text,
+        status=status,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+@web.middleware
+async def go_http_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Unknown paths and methods answer as etcd's Go server does: ``404 page not found``
+    (net/http), ``Not Found`` under the grpc-gateway's ``/v3`` prefixes, ``Method Not
+    Allowed``; text, not aiohttp's own pages."""
+    try:
+        resp: web.StreamResponse = await handler(request)
+        return resp
+    except web.HTTPNotFound:
+        gateway = request.path.startswith(_GATEWAY_PREFIXES)
+        return _go_error(404, "Not Found\n" if gateway else "404 page not found\n")
+    except web.HTTPMethodNotAllowed:
+        return _go_error(405, "Method Not Allowed\n")
+
+
+def expvars(raft_status: Callable[[], dict[str, Any] | None] | None) -> str:
+    """etcd's /debug/vars: Go's expvar page, with the variables etcd publishes that mean
+    something here (``cmdline``, ``file_descriptor_limit``, ``raft.status``; not Go's
+    ``memstats``), sorted by name, one per line, as Go's handler writes them."""
+    values: dict[str, Any] = {
+        "cmdline": sys.argv,
+        "file_descriptor_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+    status = raft_status() if raft_status is not None else None
+    if status is not None:
+        values["raft.status"] = status
+    lines = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
+             for k, v in sorted(values.items())]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def add_routes(
@@ -64,16 +112,10 @@ def add_routes(
         )
 
     async def debug_vars(request: web.Request) -> web.Response:
-        hdr = server.header()
-        return _json(
-            {
-                "etcdserver": server.server_version,
-                "etcdcluster": server.cluster_version,
-                "member_id": f"{hdr.member_id:x}",
-                "cluster_id": f"{hdr.cluster_id:x}",
-                "revision": hdr.revision,
-                "raft_term": hdr.raft_term,
-            }
+        return web.Response(
+            text=expvars(getattr(server, "raft_status", None)),
+            content_type="application/json",
+            charset="utf-8",
         )
 
     app.router.add_get("/health", health)

@@ -1,13 +1,16 @@
-"""Prometheus' process metrics (client_golang's names and help texts) on /metrics: etcd has
-them, dashboards chart them, and ``etcdctl check datascale`` reads the resident memory."""
+"""What operators' tools read besides the APIs: Prometheus' process metrics (client_golang's
+names and help texts; dashboards chart them, ``etcdctl check datascale`` reads the resident
+memory) and /debug/vars' ``raft.status`` in Go raft's JSON."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from pathlib import Path
 
+from etcdpy.api.http.endpoints import expvars
 from etcdpy.observability.metrics import MetricsRegistry
 from etcdpy.observability.process_metrics import register_process_metrics
 from tests.server.support import member, run
@@ -61,5 +64,30 @@ def test_member_serves_them(tmp_path: Path) -> None:
     async def body() -> None:
         async with member(tmp_path) as e:
             assert set(ETCD_FAMILIES) <= set(_values(e.server.metrics.render()))
+
+    run(body())
+
+
+def test_debug_vars_raft_status_is_go_rafts_json(tmp_path: Path) -> None:
+    """etcd publishes Go raft's Status under ``raft.status``; the same keys in the same
+    order, IDs in hex, states by their Go names (what real etcd 3.4 prints)."""
+    async def body() -> None:
+        async with member(tmp_path) as e:
+            s = e.server
+            await s.settle()
+            text = expvars(s.raft_status)
+            status = json.loads(text)["raft.status"]
+            me = f"{s.id:x}"
+            assert list(status) == ["id", "term", "vote", "commit", "lead", "raftState",
+                                    "applied", "progress", "leadtransferee"]
+            assert status["id"] == status["lead"] == status["vote"] == me
+            assert status["raftState"] == "StateLeader" and status["leadtransferee"] == "0"
+            assert status["term"] == s.term and status["applied"] >= 1
+            assert status["progress"] == {
+                me: {"match": status["commit"], "next": status["commit"] + 1,
+                     "state": "StateReplicate"}
+            }
+            line = next(ln for ln in text.splitlines() if ln.startswith('"raft.status": '))
+            assert " " not in line[len('"raft.status": '):]  # Go's compact marshalling
 
     run(body())
