@@ -39,7 +39,7 @@ def get(served: Served, path: str) -> tuple[int, str, str]:
 
 
 def test_health_version_livez(served: Served) -> None:
-    assert get(served, "/health") == (200, "application/json", '{"health":"true","reason":""}')
+    assert get(served, "/health") == (200, "text/plain", '{"health":"true","reason":""}')  # as etcd
     assert get(served, "/version") == (
         200,
         "application/json",
@@ -295,3 +295,12 @@ def test_debug_vars_is_gos_expvar_page(served: Served) -> None:
     doc = json.loads(text)
     assert isinstance(doc["cmdline"], list) and doc["file_descriptor_limit"] > 0
     assert "raft.status" not in doc  # the fake façade has no raft
+
+
+def test_metrics_and_health_content_types_are_etcds(served: Served) -> None:
+    async def headers(path: str) -> str:
+        async with aiohttp.ClientSession() as s, s.get(served.url + path) as r:
+            return r.headers["Content-Type"]
+
+    assert asyncio.run(headers("/metrics")) == "text/plain; version=0.0.4; charset=utf-8"
+    assert asyncio.run(headers("/health")) == "text/plain; charset=utf-8"

@@ -80,7 +80,11 @@ def add_routes(
 ) -> None:
     async def health(request: web.Request) -> web.Response:
         ok, reason = server.is_healthy()
-        return _json({"health": "true" if ok else "false", "reason": reason}, 200 if ok else 503)
+        body = json.dumps({"health": "true" if ok else "false", "reason": reason},
+                          separators=(",", ":"))
+        # etcd writes the JSON without a Content-Type; Go's sniffing then says text/plain
+        return web.Response(text=body, status=200 if ok else 503, content_type="text/plain",
+                            charset="utf-8")
 
     async def livez(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -104,12 +108,10 @@ def add_routes(
         own = getattr(server, "metrics", None)
         if own is not None and id(own) not in seen and hasattr(own, "render"):
             parts.append(str(own.render()))
-        return web.Response(
-            text="".join(parts),
-            content_type="text/plain",
-            charset="utf-8",
-            headers={"X-Content-Type-Options": "nosniff"},
-        )
+        # client_golang's exposition type, version included (scrapers negotiate on it)
+        resp = web.Response(text="".join(parts), headers={"X-Content-Type-Options": "nosniff"})
+        resp.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+        return resp
 
     async def debug_vars(request: web.Request) -> web.Response:
         return web.Response(
