@@ -26,6 +26,15 @@ class ProgressState(IntEnum):
     SNAPSHOT = 2
 
 
+#: Go raft's names of the progress states (``StateType.String`` in its tracker), as etcd
+#: prints them.
+PROGRESS_STATE_NAMES: dict[ProgressState, str] = {
+    ProgressState.PROBE: "StateProbe",
+    ProgressState.REPLICATE: "StateReplicate",
+    ProgressState.SNAPSHOT: "StateSnapshot",
+}
+
+
 class Inflights:
     """Last indexes of the MsgApps sent but not yet acknowledged, oldest first."""
 

@@ -51,6 +51,15 @@ class StateType(IntEnum):
     PRE_CANDIDATE = 3
 
 
+#: Go raft's names of the states (``StateType.String``), as etcd prints them.
+STATE_NAMES: dict[StateType, str] = {
+    StateType.FOLLOWER: "StateFollower",
+    StateType.CANDIDATE: "StateCandidate",
+    StateType.LEADER: "StateLeader",
+    StateType.PRE_CANDIDATE: "StatePreCandidate",
+}
+
+
 class ConfChangeType(IntEnum):
     AddNode = 0
     RemoveNode = 1

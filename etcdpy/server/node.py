@@ -36,8 +36,9 @@ from typing import Any, Protocol
 
 from etcdpy.raft.confchange_codec import decode as decode_conf_change
 from etcdpy.raft.errors import ProposalDropped, RaftError
-from etcdpy.raft.tracker import ProgressState
+from etcdpy.raft.tracker import PROGRESS_STATE_NAMES
 from etcdpy.raft.types import (
+    STATE_NAMES,
     ConfChange,
     ConfChangeV2,
     ConfState,
@@ -170,20 +171,6 @@ class _Wake:
             self._waiter = None
 
 
-#: Go raft's names of the states (``StateType.String``, ``ProgressStateType.String``).
-_GO_RAFT_STATE = {
-    StateType.FOLLOWER: "StateFollower",
-    StateType.CANDIDATE: "StateCandidate",
-    StateType.LEADER: "StateLeader",
-    StateType.PRE_CANDIDATE: "StatePreCandidate",
-}
-_GO_PROGRESS_STATE = {
-    ProgressState.PROBE: "StateProbe",
-    ProgressState.REPLICATE: "StateReplicate",
-    ProgressState.SNAPSHOT: "StateSnapshot",
-}
-
-
 @dataclass(slots=True)
 class NodeState:
     """What the rest of the server may read about raft, updated by the driver only."""
@@ -285,13 +272,13 @@ class RaftNode:
             "vote": f"{hs.vote:x}",
             "commit": hs.commit,
             "lead": f"{ss.lead:x}",
-            "raftState": _GO_RAFT_STATE[ss.raft_state],
+            "raftState": STATE_NAMES[ss.raft_state],
             "applied": st.applied,
             "progress": {
                 f"{pid:x}": {
                     "match": pr.match,
                     "next": pr.next,
-                    "state": _GO_PROGRESS_STATE[pr.state],
+                    "state": PROGRESS_STATE_NAMES[pr.state],
                 }
                 for pid, pr in st.progress.items()
             },

@@ -38,19 +38,14 @@ from etcdpy.raft import (
     RawNode,
     ReadOnlyOption,
     Ready,
-    StateType,
     StepPeerNotFound,
     decode_conf_change_entry,
 )
+from etcdpy.raft.types import STATE_NAMES
 from tests.raft.datadriven import TestCase
 
 MT = MessageType
-_STATE = {
-    StateType.FOLLOWER: "StateFollower",
-    StateType.CANDIDATE: "StateCandidate",
-    StateType.LEADER: "StateLeader",
-    StateType.PRE_CANDIDATE: "StatePreCandidate",
-}
+_STATE = STATE_NAMES
 _ETYPE = {
     EntryType.NORMAL: "EntryNormal",
     EntryType.CONF_CHANGE: "EntryConfChange",
