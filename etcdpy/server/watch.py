@@ -134,7 +134,8 @@ class WatchServer:
                 compact_revision=b.compact_revision,
                 canceled=b.canceled,
             )
-            resp.header.revision = b.revision
+            # etcd's store cancels a compacted watcher with a response of revision 0
+            resp.header.revision = 0 if b.compact_revision else b.revision
             return [resp]
         events = cast(list[EncodedEvent], b.events)
         if w.prev_kv:
@@ -235,6 +236,9 @@ class ServerWatchStream:
                 cancel_reason="mvcc: duplicate watch ID provided on the WatchStream",
             )
             return resp
+        end = req.range_end
+        if end and end != b"\x00" and req.key >= end:  # b"\x00": every key >= key
+            raise errors.ErrEmptyWatcherRange()
         filters = set(req.filters)
         hub.add(
             self.hub_stream,

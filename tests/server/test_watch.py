@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from etcdpy import errors
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy.server.facade import EncodedWatchResponse
 from tests.server.support import member, run
@@ -93,6 +96,8 @@ def test_compacted_start_revision_cancels(tmp_path: Path) -> None:
             ws.create(pb.WatchCreateRequest(key=b"k", start_revision=b + 1))
             (r,) = await take(it, 1)
             assert r.canceled and r.compact_revision == b + 3
+            assert r.header.revision == 0  # etcd's store answers a compacted watcher so
+            assert r.header.member_id == s.id
             ws.close()
 
     run(body())
@@ -135,3 +140,20 @@ def test_fragment_splits_large_responses() -> None:
     assert [ev.kv.key for p in parts for ev in p.events] == [b"k%d" % i for i in range(10)]
     assert all(p.watch_id == 3 for p in parts)
     assert fragment(resp, 1 << 20) == [resp]
+
+
+def test_a_watch_on_an_empty_range_is_refused(tmp_path: Path) -> None:
+    """etcd's mvcc.ErrEmptyWatcherRange for key >= range_end (b"\\x00" means every key >=
+    key); the API layer answers it as a created-and-canceled response with watch_id -1."""
+
+    async def body() -> None:
+        async with member(tmp_path) as e:
+            ws = e.server.watch_stream()
+            for key, end in ((b"b", b"a"), (b"a", b"a")):
+                with pytest.raises(errors.ErrEmptyWatcherRange):
+                    ws.create(pb.WatchCreateRequest(key=key, range_end=end))
+            for key, end in ((b"a", b"b"), (b"a", b"\x00"), (b"a", b"")):
+                assert ws.create(pb.WatchCreateRequest(key=key, range_end=end)).created
+            ws.close()
+
+    run(body())
