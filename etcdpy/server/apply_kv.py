@@ -281,6 +281,6 @@ def _exec(
             out.response_delete_range.CopyFrom(delete_range(tw, op.request_delete_range, leases))
         elif kind == "request_txn":
             sub = _exec(rv, tw, op.request_txn, it, leases)
-            sub.header.revision = rv.revision
+            sub.header.SetInParent()  # etcd's newTxnResp: a nested txn's header stays empty
             out.response_txn.CopyFrom(sub)
     return resp

@@ -97,6 +97,9 @@ def test_txn_semantics(tmp_path: Path) -> None:
             )
             assert t.succeeded and t.responses[1].response_txn.succeeded
             assert t.header.revision == b + 3
+            nested = t.responses[1].response_txn
+            # etcd fills only the outer header; a nested txn's stays present and empty
+            assert nested.HasField("header") and nested.header == pb.ResponseHeader()
             g = await s.range(pb.RangeRequest(key=b"inner"))
             assert g.kvs[0].mod_revision == b + 3
             # compare over a range: every key must match
