@@ -80,7 +80,6 @@ from etcdpy.storage.wal import (
     CommitPlan,
     LogStore,
     WalCorruptError,
-    WalObserver,
     WalStore,
     _LogState,
     decode_entry,
@@ -363,19 +362,13 @@ class SegmentWalStore(LogStore):
         segment_size: int = DEFAULT_SEGMENT_SIZE,
     ) -> None:
         del metasync
-        self._fp = failpoints if failpoints is not None else Failpoints()
-        self.keep_entries = keep_entries
+        self._init_common(failpoints, keep_entries)
         self._dir = Path(wal_dir)
         self._fsync = fsync
         self._segment_size = segment_size
         self._fds: dict[int, int] = {}
         self._paths: dict[int, Path] = {}
         self._retired: list[int] = []
-        self._snap_cache: Snapshot | None = None
-        self._closed = False
-        self.observer: WalObserver | None = None
-        """Told (bytes written, seconds in fdatasync or None) after each durable write:
-        etcd's ``etcd_disk_wal_write_bytes_total`` and ``..._wal_fsync_duration_seconds``."""
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = DirLock(self._dir)
         try:

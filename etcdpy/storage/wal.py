@@ -324,6 +324,17 @@ class LogStore:
     snaps: SnapStore
     keep_entries: int | None
     observer: WalObserver | None
+    """Told (bytes written, seconds in the flush or None without fsync) after each durable
+    write: etcd's ``etcd_disk_wal_write_bytes_total`` and ``..._wal_fsync_duration_seconds``
+    (the LMDB store's flush is its whole commit)."""
+
+    def _init_common(self, failpoints: Failpoints | None, keep_entries: int | None) -> None:
+        """The state every store starts with, before its disk side opens."""
+        self._fp = failpoints if failpoints is not None else Failpoints()
+        self.keep_entries = keep_entries
+        self._snap_cache = None
+        self._closed = False
+        self.observer = None
 
     @classmethod
     def open(
@@ -590,8 +601,7 @@ class WalStore(LogStore):
         failpoints: Failpoints | None = None,
         map_size: int = DEFAULT_MAP_SIZE,
     ) -> None:
-        self._fp = failpoints if failpoints is not None else Failpoints()
-        self.keep_entries = keep_entries
+        self._init_common(failpoints, keep_entries)
         Path(wal_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock = DirLock(wal_dir)
         try:
@@ -602,10 +612,6 @@ class WalStore(LogStore):
                 env.close()
             self._lock.release()
             raise
-        self._snap_cache: Snapshot | None = None
-        self._closed = False
-        self.observer: WalObserver | None = None
-        """As ``SegmentWalStore.observer``; here the flush is the whole LMDB commit."""
 
     def _open(
         self,
