@@ -426,9 +426,7 @@ class Backend:
         self._env.copy(tmp, compact=True)
         new_file = os.path.join(tmp, "data.mdb")
         fsync_path(new_file)
-        self.data_version += 1
-        self._env.close()
-        self._env = None
+        self.close()
         os.replace(new_file, os.path.join(self._path, "data.mdb"))
         fsync_path(self._path)
         shutil.rmtree(tmp, ignore_errors=True)
