@@ -47,6 +47,16 @@ class Counter(_Family):
     def inc(self, *labels: str, amount: float = 1.0) -> None:
         self.values[labels] = self.values.get(labels, 0.0) + amount
 
+    def bound(self, *labels: str) -> Callable[[], None]:
+        """``inc(*labels)`` as a call without arguments, the label tuple built once (for
+        hot paths that always count the same series)."""
+        values = self.values
+
+        def inc() -> None:
+            values[labels] = values.get(labels, 0.0) + 1.0
+
+        return inc
+
 
 class Gauge(_Family):
     def set(self, value: float, *labels: str) -> None:

@@ -118,17 +118,10 @@ class GrpcMetrics:
     ) -> tuple[Callable[[], None], Callable[[], None]]:
         """``(started, handled OK)`` of one RPC as two calls without arguments: the label
         tuples are built once, not per request (the unary hot path)."""
-        started, handled = self._started.values, self._handled.values
-        skey = (kind, service, method)
-        hkey = (kind, service, method, "OK")
-
-        def count_started() -> None:
-            started[skey] = started.get(skey, 0.0) + 1.0
-
-        def count_ok() -> None:
-            handled[hkey] = handled.get(hkey, 0.0) + 1.0
-
-        return count_started, count_ok
+        return (
+            self._started.bound(kind, service, method),
+            self._handled.bound(kind, service, method, "OK"),
+        )
 
     def handled(self, kind: str, service: str, method: str, code: grpc.StatusCode) -> None:
         self._handled.inc(kind, service, method, _GO_CODE_NAMES.get(code, "Unknown"))
