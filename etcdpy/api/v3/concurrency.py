@@ -22,22 +22,6 @@ from etcdpy._pb.mvccpb import kv_pb2
 from etcdpy.server.facade import AuthInfo, EncodedWatchResponse, EtcdServerAPI, WatchStream
 from etcdpy.util.keys import prefix_end
 
-__all__ = [
-    "DEFAULT_SESSION_TTL",
-    "cmp_create_rev",
-    "first_create_request",
-    "op_delete",
-    "op_get",
-    "op_put",
-    "prefix_end",
-    "range_response",
-    "session_key",
-    "session_lease",
-    "wait_delete",
-    "wait_deletes",
-    "watch_messages",
-]
-
 DEFAULT_SESSION_TTL = 60
 
 

@@ -19,6 +19,7 @@ from etcdpy.api.v3 import concurrency as cc
 from etcdpy.api.v3.common import ApiContext
 from etcdpy.api.v3.handlers import Method
 from etcdpy.server.facade import AuthInfo, EtcdServerAPI
+from etcdpy.util.keys import prefix_end
 
 SERVICE = "v3electionpb.Election"
 
@@ -138,7 +139,7 @@ class ElectionCore:
         ws = self._s.watch_stream(auth)
         try:
             ws.create(
-                pb.WatchCreateRequest(key=pfx, range_end=cc.prefix_end(pfx), start_revision=rev)
+                pb.WatchCreateRequest(key=pfx, range_end=prefix_end(pfx), start_revision=rev)
             )
             async for wr in cc.watch_messages(ws):
                 if wr.canceled:
