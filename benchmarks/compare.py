@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,21 +136,7 @@ class Server:
 
     def thread_cpu(self) -> dict[str, float]:
         """CPU seconds so far by thread group (:func:`thread_group`), Python servers only."""
-        out: dict[str, float] = {}
-        if self.kind == "etcd":
-            return out
-        base = f"/proc/{self.pid}/task"
-        for tid in os.listdir(base):
-            try:
-                with open(f"{base}/{tid}/comm") as f:
-                    name = f.read().strip()
-                with open(f"{base}/{tid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:  # the thread ended meanwhile
-                continue
-            group = thread_group(name, int(tid) == self.pid)
-            out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
-        return out
+        return {} if self.kind == "etcd" else task_cpu(self.pid, thread_group)
 
     def rss_mib(self) -> float:
         with open(f"/proc/{self.pid}/status") as f:
@@ -370,6 +357,24 @@ def etcdpy_has_http_urls() -> bool:
     except subprocess.TimeoutExpired:
         return False
     return "--listen-client-http-urls" in (p.stdout + p.stderr)
+
+
+def task_cpu(pid: int, key: Callable[[str, bool], str]) -> dict[str, float]:
+    """CPU seconds so far of process ``pid``'s threads, summed by ``key(thread name, is the
+    main thread)`` (``/proc/PID/task``; a thread that ends meanwhile is skipped)."""
+    out: dict[str, float] = {}
+    base = f"/proc/{pid}/task"
+    for tid in os.listdir(base):
+        try:
+            with open(f"{base}/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"{base}/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        k = key(name, int(tid) == pid)
+        out[k] = out.get(k, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    return out
 
 
 #: Thread groups of a Python server's CPU, in table order.

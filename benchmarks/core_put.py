@@ -23,25 +23,17 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import uvloop
+from compare import task_cpu  # benchmarks/, this script's own directory
 
 from etcdpy import embed
 from etcdpy._pb.etcdserverpb import rpc_pb2 as pb
 from etcdpy.config import parse_config
 from etcdpy.observability.logging import Logger
 
-TICK = os.sysconf("SC_CLK_TCK")
-
 
 def thread_cpu() -> dict[str, float]:
     """CPU seconds so far per thread name (the main thread is ``loop``)."""
-    out: dict[str, float] = {}
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        with open(f"/proc/self/task/{tid}/comm") as f:
-            name = "loop" if int(tid) == os.getpid() else f.read().strip()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
-    return out
+    return task_cpu(os.getpid(), lambda name, main: "loop" if main else name)
 
 
 async def run(clients: int, total: int, rounds: int) -> None:
