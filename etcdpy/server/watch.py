@@ -228,14 +228,7 @@ class ServerWatchStream:
             wid = self._next_id
             self._next_id += 1
         elif wid in watchers:
-            resp = pb.WatchResponse(
-                header=server.header(),
-                watch_id=wid,
-                created=True,
-                canceled=True,
-                cancel_reason="mvcc: duplicate watch ID provided on the WatchStream",
-            )
-            return resp
+            raise errors.ErrWatcherDuplicateID()
         end = req.range_end
         if end and end != b"\x00" and req.key >= end:  # b"\x00": every key >= key
             raise errors.ErrEmptyWatcherRange()
