@@ -220,6 +220,9 @@ class ServerWatchStream:
         server = self._ws.server
         if self._closed:
             raise errors.ErrGRPCWatchCanceled()
+        end = req.range_end
+        if end and end != b"\x00" and req.key >= end:  # b"\x00": every key >= key
+            raise errors.ErrEmptyWatcherRange()  # before an ID is taken, as etcd's store
         wid = req.watch_id
         watchers = self.hub_stream.watchers
         if wid == 0:  # etcd's AutoWatchID
@@ -229,9 +232,6 @@ class ServerWatchStream:
             self._next_id += 1
         elif wid in watchers:
             raise errors.ErrWatcherDuplicateID()
-        end = req.range_end
-        if end and end != b"\x00" and req.key >= end:  # b"\x00": every key >= key
-            raise errors.ErrEmptyWatcherRange()
         filters = set(req.filters)
         hub.add(
             self.hub_stream,

@@ -152,8 +152,10 @@ def test_a_watch_on_an_empty_range_is_refused(tmp_path: Path) -> None:
             for key, end in ((b"b", b"a"), (b"a", b"a")):
                 with pytest.raises(errors.ErrEmptyWatcherRange):
                     ws.create(pb.WatchCreateRequest(key=key, range_end=end))
-            for key, end in ((b"a", b"b"), (b"a", b"\x00"), (b"a", b"")):
-                assert ws.create(pb.WatchCreateRequest(key=key, range_end=end)).created
+            # a refused create takes no ID: the next automatic one is still the first (0)
+            ids = [ws.create(pb.WatchCreateRequest(key=key, range_end=end)).watch_id
+                   for key, end in ((b"a", b"b"), (b"a", b"\x00"), (b"a", b""))]
+            assert ids == [0, 1, 2]
             ws.close()
 
     run(body())
